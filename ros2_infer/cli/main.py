@@ -1,0 +1,64 @@
+"""
+Entry point of `ros2-infer`.
+
+Each sub-command lives in its own module that defines ``add_arguments(parser)`` and
+``run(args) -> int``. Modules keep their heavy imports (torch, mujoco, onnxruntime) inside
+``run`` so that ``ros2-infer --help`` stays instant.
+"""
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from ros2_infer import __version__
+from ros2_infer.core.errors import Ros2InferError
+
+# name -> (module, one-line help). Order is the order shown in --help.
+COMMANDS = {
+    'sim': ('ros2_infer.sim.cli', 'simulate TurtleBot3 in turtlebot3_world and record a rosbag2'),
+    'export': ('ros2_infer.cli.export', 'export a PyTorch model to TorchScript, ONNX and int8'),
+    'bench': ('ros2_infer.cli.bench', 'benchmark a model on every backend, side by side'),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='ros2-infer', description='ros2_infer perception tools (no ROS 2 needed).')
+    parser.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
+    subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            # A missing optional dependency must not take the other commands down with it.
+            sub = subparsers.add_parser(name, help=f'{help_text} [unavailable: {error}]')
+            sub.set_defaults(unavailable=str(error))
+            continue
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if getattr(args, 'unavailable', None):
+        print(f'ros2-infer {args.command}: unavailable: {args.unavailable}', file=sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except Ros2InferError as error:
+        # Our own errors are written for users: one line, no traceback.
+        print(f'ros2-infer {args.command}: error: {error}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Model architectures, training on simulated data, and export (needs torch, not ROS)."""
