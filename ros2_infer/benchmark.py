@@ -198,18 +198,21 @@ def run_benchmark(specs: Sequence[ModelSpec], *, images: List[np.ndarray], runs:
 
 
 def format_table(report: Dict) -> str:
-    """The human-readable table ``ros2-infer bench`` prints."""
+    """Format the human-readable table that ``ros2-infer bench`` prints."""
     machine, model = report['machine'], report['model']
-    flops = model['flops_per_frame']
-    lines = [
-        f"model {model['name']} ({model['input']}), "
-        f"{flops / 1e9:.3f} GFLOP/frame" if flops else f"model {model['name']}",
-        f"machine {machine['arch']}, {machine['threads']} threads, measured fp32 GEMM "
-        f"{machine['fp32_gemm_gflops']:.1f} GFLOP/s" if machine['fp32_gemm_gflops'] else '',
-        f"reference for parity and speed-up: {report['reference']}; {report['runs']} runs each",
+    flops, gemm = model['flops_per_frame'], machine['fp32_gemm_gflops']
+    header = f'model {model["name"]} ({model["input"]})'
+    if flops:
+        header += f', {flops / 1e9:.3f} GFLOP/frame'
+    lines = [header]
+    if gemm:
+        lines.append(f'machine {machine["arch"]}, {machine["threads"]} threads, measured fp32 '
+                     f'GEMM {gemm:.1f} GFLOP/s (eff = achieved GFLOP/s / GEMM GFLOP/s)')
+    lines += [
+        f'reference for parity and speed-up: {report["reference"]}; {report["runs"]} runs each',
         '',
-        f"{'variant':34} {'MB':>6} {'p50 ms':>8} {'p95 ms':>8} {'e2e ms':>8} {'fps':>7} "
-        f"{'speedup':>7} {'RSS MB':>7} {'max|diff|':>9} {'det agr':>7} {'eff':>5}",
+        f'{"variant":34} {"MB":>6} {"p50 ms":>8} {"p95 ms":>8} {"e2e ms":>8} {"fps":>7} '
+        f'{"speedup":>7} {"RSS MB":>7} {"max|diff|":>9} {"det agr":>7} {"eff":>5}',
     ]
 
     def fmt(value, spec):
@@ -226,13 +229,13 @@ def format_table(report: Dict) -> str:
             f"{fmt(v['max_abs_diff'], '9.2e')} {fmt(v['detection_agreement'], '7.3f')} "
             f"{fmt(v['efficiency'], '5.0%')}")
         if v['fallback']:
-            lines.append(f"  ! requested {v['label']} fell back to {v['active_device']}: "
-                         f"{v['fallback']}")
+            lines.append(f'  ! requested {v["label"]} fell back to {v["active_device"]}: '
+                         f'{v["fallback"]}')
     return '\n'.join(line for line in lines if line is not None)
 
 
 def model_flops(specs: Sequence[ModelSpec]) -> Optional[float]:
-    """FLOPs per frame from the fp32 ONNX variant if there is one, else the TorchScript one."""
+    """Count FLOPs per frame on the fp32 ONNX variant if there is one, else on TorchScript."""
     from ros2_infer.core.profiling import onnx_flops, torch_flops
 
     for spec in specs:

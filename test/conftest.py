@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture(scope='session')
 def generated_detector_dir(tmp_path_factory) -> Path:
-    """A seeded random-weight TinyDet exported in every variant, shared by the session."""
+    """Export a seeded random-weight TinyDet exported in every variant, shared by the session."""
     from ros2_infer.training.generated import generate_detector
 
     logging.getLogger('ros2_infer').setLevel(logging.WARNING)

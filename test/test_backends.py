@@ -5,13 +5,12 @@ import shutil
 
 import numpy as np
 import pytest
-import yaml
-
 from ros2_infer.core.backends import backend_names, create_backend, is_available
 from ros2_infer.core.detector import Detector
 from ros2_infer.core.errors import BackendError, ModelLoadError, SpecError
 from ros2_infer.core.hardware import physical_core_count
 from ros2_infer.core.model import load_model
+import yaml
 
 
 def test_registry_names_and_unknown_backend(generated_detector_dir):

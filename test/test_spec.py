@@ -3,10 +3,9 @@
 from pathlib import Path
 
 import pytest
-import yaml
-
 from ros2_infer.core.errors import SpecError
 from ros2_infer.core.spec import load_spec, sidecar_path, spec_from_dict
+import yaml
 
 VALID = {
     'name': 'det', 'task': 'detect', 'model': 'det.onnx', 'precision': 'fp32',

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from typing import List, Optional
+import warnings
 
 from ros2_infer import __version__
 from ros2_infer.core.errors import Ros2InferError
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # torch deprecates torch.jit.save/load in favour of torch.export, which neither ONNX Runtime
+    # users nor TorchScript deployments can switch to yet: keep that noise out of the output.
+    warnings.filterwarnings('ignore', category=FutureWarning, module='torch')
+    warnings.filterwarnings('ignore', category=DeprecationWarning, module='torch')
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

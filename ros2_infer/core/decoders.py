@@ -14,10 +14,9 @@ inverse depth up to an unknown scale and shift, see :mod:`ros2_infer.core.depth`
 from typing import Dict, Tuple
 
 import numpy as np
+from ros2_infer.core.errors import InputError
 import torch
 import torchvision
-
-from ros2_infer.core.errors import InputError
 
 RawDetections = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -58,7 +57,7 @@ def decode_yolov8(output: np.ndarray, *, num_classes: int, conf_threshold: float
     """Decode ``[1, 4 + nc, N]`` into (xyxy boxes in input pixels, scores, class ids)."""
     output = _squeeze_batch(output, 'yolov8', 2)
     if output.shape[0] != 4 + num_classes:
-        raise InputError(f'yolov8 output has {output.shape[0]} rows; the spec\'s '
+        raise InputError(f"yolov8 output has {output.shape[0]} rows; the spec's "
                          f'{num_classes} classes need {4 + num_classes} (4 box + classes)')
     class_scores = output[4:]
     class_ids = class_scores.argmax(axis=0)
@@ -80,7 +79,7 @@ def decode_yolov5(output: np.ndarray, *, num_classes: int, conf_threshold: float
     """Decode ``[1, N, 5 + nc]``; the score is objectness x class probability."""
     output = _squeeze_batch(output, 'yolov5', 2)
     if output.shape[1] != 5 + num_classes:
-        raise InputError(f'yolov5 output has {output.shape[1]} columns; the spec\'s '
+        raise InputError(f"yolov5 output has {output.shape[1]} columns; the spec's "
                          f'{num_classes} classes need {5 + num_classes}')
     candidates = np.flatnonzero(output[:, 4] >= conf_threshold)
     rows = output[candidates]

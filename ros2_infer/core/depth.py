@@ -3,7 +3,8 @@ Monocular depth: metric maps straight from the model, relative maps through a li
 
 A relative (affine-invariant) inverse-depth map ``r`` relates to metric z-depth by
 ``1 / z = scale * r + shift``: both unknowns must be fitted. The lidar lands in a thin band of
-image rows, so the fit is robust (IRLS, Huber weight, gross outliers dropped) and checked for conditioning: when
+image rows, so the fit is robust (IRLS, Huber weight, gross outliers dropped) and checked for
+conditioning: when
 the samples span too little inverse depth to separate scale from shift, only the scale is fitted
 (shift held at its prior) and the result says so.
 """
@@ -67,8 +68,8 @@ def fit_scale_shift(relative: np.ndarray, metric_depth: np.ndarray, *, min_sampl
     if n < min_samples:
         return DepthFit(1.0, prior_shift, n, 0, float('nan'), False, False,
                         f'{n} valid samples, need {min_samples}')
-    spread = (np.percentile(x, 90) - np.percentile(x, 10)) / max(abs(float(np.median(x))),
-                                                                   1e-9)
+    spread = ((np.percentile(x, 90) - np.percentile(x, 10))
+              / max(abs(float(np.median(x))), 1e-9))
     shift_observable = spread >= min_relative_spread
     weights = np.ones(n)
     scale, shift = 1.0, prior_shift
@@ -136,6 +137,6 @@ class DepthEstimator:
         if result.kind == 'metric':
             return result.values
         if fit is None or not fit.ok:
-            raise InputError('relative depth needs a valid scale/shift fit to become metric'
-                              + (f': {fit.reason}' if fit is not None else ''))
+            why = f': {fit.reason}' if fit is not None else ''
+            raise InputError(f'relative depth needs a valid scale/shift fit to become metric{why}')
         return fit.apply(result.values, self.spec.output.min_depth, self.spec.output.max_depth)

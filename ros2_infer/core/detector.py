@@ -6,10 +6,10 @@ from typing import Optional
 import numpy as np
 
 from ros2_infer.core.decoders import decode_torchvision, DETECTION_DECODERS
+from ros2_infer.core.detections import Detections
 from ros2_infer.core.errors import SpecError
 from ros2_infer.core.model import Model
 from ros2_infer.core.preprocess import Preprocessor
-from ros2_infer.core.types import Detections
 
 
 class Detector:

@@ -31,14 +31,14 @@ def physical_core_count() -> int:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB."""
+    """Return the peak resident set size of this process so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return peak / (1024 * 1024) if sys.platform == 'darwin' else peak / 1024
 
 
 def current_rss_mb() -> float:
-    """Current resident set size in MiB (Linux /proc; falls back to the peak elsewhere)."""
+    """Return the current resident set size in MiB (the peak where /proc is missing)."""
     try:
         with open('/proc/self/statm') as statm:
             pages = int(statm.read().split()[1])

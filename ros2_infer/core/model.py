@@ -91,7 +91,7 @@ def load_model(spec_or_path: Union[str, Path, ModelSpec], *, backend: Optional[s
     except Exception as error:  # the trial run is where a wrong spec shows up for TorchScript
         message = str(error).strip().splitlines()
         raise ModelLoadError(
-            f'{spec.model_path.name}: a trial run with the spec\'s input '
+            f"{spec.model_path.name}: a trial run with the spec's input "
             f'{spec.input.layout} {spec.input.shape()} {spec.input.dtype} failed on '
             f'{backend_name}: {message[-1][:300] if message else type(error).__name__}'
         ) from None

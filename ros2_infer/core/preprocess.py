@@ -100,8 +100,8 @@ class Preprocessor:
     def _fit(self, image: np.ndarray) -> ResizeTransform:
         height, width = image.shape[:2]
         transform = self._transform
-        if transform is None or (transform.source_width, transform.source_height) != (width,
-                                                                                    height):
+        size = (width, height)
+        if transform is None or (transform.source_width, transform.source_height) != size:
             transform = compute_transform(width, height, self.spec)
             self._canvas.fill(self.spec.pad_value)
             self._transform = transform

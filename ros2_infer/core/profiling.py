@@ -60,7 +60,7 @@ def measure_gemm_gflops(threads: int, size: int = 2048, seconds: float = 0.4) ->
 
 def onnx_flops(path: Path) -> Optional[float]:
     """
-    FLOPs (2 x multiply-accumulates) of one forward pass, from the ONNX graph's shapes.
+    Count the FLOPs (2 x multiply-accumulates) of one forward pass from the graph's shapes.
 
     Counts Conv, ConvTranspose, Gemm and MatMul, which dominate vision models; returns None
     when shapes cannot be inferred (dynamic sizes).
@@ -106,7 +106,7 @@ def onnx_flops(path: Path) -> Optional[float]:
 
 
 def torch_flops(module, example) -> Optional[float]:
-    """FLOPs of one forward pass of a torch module (TorchScript included), or None."""
+    """Count the FLOPs of one forward pass of a torch module (TorchScript included), or None."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-import yaml
-
 from ros2_infer.core.errors import SpecError
+import yaml
 
 SPEC_VERSION = 1
 TASKS = ('detect', 'depth')
@@ -65,7 +64,7 @@ class InputSpec:
 class OutputSpec:
     """How to read the model's raw outputs."""
 
-    format: str
+    format: str  # noqa: A003 (mirrors the YAML key)
     names: Tuple[str, ...] = ()
     # yolov8/yolov5: whether boxes are in input pixels or normalised to 0..1 by the input size.
     normalized_boxes: bool = False
@@ -78,7 +77,7 @@ class OutputSpec:
 class Quantization:
     """How an int8 variant was made; the engine must be active when a torch int8 file runs."""
 
-    format: str
+    format: str  # noqa: A003 (mirrors the YAML key)
     engine: str = 'any'
     activation_type: str = 'uint8'
     weight_type: str = 'int8'
@@ -92,7 +91,7 @@ class ModelSpec:
     name: str
     task: str
     model_path: Path
-    input: InputSpec
+    input: InputSpec  # noqa: A003 (mirrors the YAML key)
     output: OutputSpec
     class_names: Tuple[str, ...] = ()
     precision: str = 'fp32'

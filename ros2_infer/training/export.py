@@ -15,10 +15,9 @@ import warnings
 
 import numpy as np
 import onnx
-import torch
-
 from ros2_infer.core.errors import Ros2InferError
 from ros2_infer.core.spec import ModelSpec, Quantization
+import torch
 
 logger = logging.getLogger('ros2_infer.export')
 
@@ -107,7 +106,7 @@ class _ArrayReader:
 
 def quantize_onnx_static(fp32_path: Path, int8_path: Path, calibration: Sequence[np.ndarray],
                          *, input_name: str, target: str = 'x86') -> Path:
-    """Static QDQ int8 with per-channel weights, calibrated on ``calibration`` tensors."""
+    """Quantize to static QDQ int8 (per-channel weights), calibrated on the given tensors."""
     from onnxruntime.quantization import (CalibrationMethod, quantize_static, QuantFormat,
                                           QuantType)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -136,7 +135,7 @@ def quantize_onnx_static(fp32_path: Path, int8_path: Path, calibration: Sequence
 def quantize_torch_fx(module: torch.nn.Module, example: torch.Tensor,
                       calibration: Sequence[np.ndarray], *, engine: str,
                       modules: Sequence[str]) -> torch.jit.ScriptModule:
-    """Post-training static int8 of the named submodules with torch FX, traced to TorchScript."""
+    """Quantize the named submodules to int8 with torch FX (static), traced to TorchScript."""
     from torch.ao.quantization import get_default_qconfig, QConfigMapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 

@@ -116,9 +116,8 @@ class TinyDet(nn.Module):
             outputs.append(torch.cat([torch.stack([cx, cy, w, h], dim=1), scores], dim=1))
         return torch.cat(outputs, dim=2)
 
-
     def quantizable_modules(self) -> List[str]:
-        """Module names int8 covers: backbone, neck and each head's shared convolution."""
+        """List the modules int8 covers: backbone, neck and each head's shared convolution."""
         return ['backbone'] + [f'heads.{i}.stem' for i in range(len(self.heads))]
 
 

@@ -44,7 +44,7 @@ class Backend(abc.ABC):
     @property
     @abc.abstractmethod
     def input_shapes(self) -> List[Optional[Shape]]:
-        """Static input shapes where the model file declares them, else None."""
+        """Return the static input shapes the model file declares (None where it does not)."""
 
     @property
     def output_names(self) -> List[str]:

@@ -4,11 +4,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 import numpy as np
-import torch
-
 from ros2_infer.core.backends.base import Backend, logger
 from ros2_infer.core.errors import BackendError, ModelLoadError
 from ros2_infer.core.hardware import physical_core_count
+import torch
 
 
 def resolve_torch_device(device: str) -> torch.device:
