@@ -70,6 +70,11 @@ def collect_specs(paths: Sequence[Path]) -> List[ModelSpec]:
 def _measure(spec_path: str, images: List[np.ndarray], runs: int, warmup: int, device: str,
              threads: int, conf_threshold: float, queue) -> None:
     """Child process: load, warm up, time, and return outputs for parity."""
+    import warnings
+
+    # A fresh interpreter: silence torch's deprecation notices as the CLI does.
+    warnings.filterwarnings('ignore', category=FutureWarning)
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
     try:
         from ros2_infer.core.detector import Detector
         from ros2_infer.core.hardware import peak_rss_mb
