@@ -17,7 +17,7 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
     package_data={package_name: ['models/*.yaml', 'models/*.onnx', 'models/*.torchscript',
-                                 'models/*.md', 'rosbag/msg/**/*.msg']},
+                                 'models/*.md', 'rosbag/msg/*/*.msg']},
     include_package_data=True,
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),

@@ -141,9 +141,9 @@ class Preprocessor:
             np.copyto(target, image.reshape(target.shape))
         else:
             interpolation = (cv2.INTER_AREA if transform.scale_x < 1.0 else cv2.INTER_LINEAR)
-            resized = cv2.resize(image, (target.shape[1], target.shape[0]),
-                                 interpolation=interpolation)
-            np.copyto(target, resized.reshape(target.shape))
+            # Resize straight into the canvas (OpenCV writes through the strided view).
+            cv2.resize(image, (target.shape[1], target.shape[0]), dst=target,
+                       interpolation=interpolation)
         self._normalise()
         return self._tensor, transform
 
