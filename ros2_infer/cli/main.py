@@ -18,6 +18,9 @@ from ros2_infer.core.errors import Ros2InferError
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS = {
     'sim': ('ros2_infer.sim.cli', 'simulate TurtleBot3 in turtlebot3_world and record a rosbag2'),
+    'train': ('ros2_infer.cli.train', 'regenerate a bundled model (detector, depth) from the '
+              'simulator'),
+    'eval': ('ros2_infer.cli.eval', 'accuracy of a model on a simulator bag (mAP, AbsRel)'),
     'export': ('ros2_infer.cli.export', 'export a PyTorch model to TorchScript, ONNX and int8'),
     'bench': ('ros2_infer.cli.bench', 'benchmark a model on every backend, side by side'),
 }

@@ -99,3 +99,30 @@ def generate_detector(out_dir: Path, *, seed: int = 0, width: int = 320, height:
                            quantizable_modules=module.quantizable_modules(),
                            calibration_note=f'{calibration_images} synthetic images, '
                                             f'seed {seed + 1000}')
+
+
+def synthetic_labelled(count: int, width: int = 320, height: int = 240, seed: int = 0):
+    """Labelled synthetic scenes: filled rectangles are class 0, filled circles class 1."""
+    from ros2_infer.training.detector_training import LabelledImage
+
+    rng = np.random.default_rng(seed)
+    samples = []
+    for background in synthetic_images(count, width, height, seed=seed + 1):
+        image = background.copy()
+        image[:] = cv2.GaussianBlur(image, (0, 0), 3)
+        boxes, classes = [], []
+        for _ in range(int(rng.integers(1, 4))):
+            color = tuple(int(c) for c in rng.integers(0, 256, 3))
+            size = int(rng.integers(16, 70))
+            x = int(rng.integers(0, width - size))
+            y = int(rng.integers(0, height - size))
+            if rng.random() < 0.5:
+                cv2.rectangle(image, (x, y), (x + size - 1, y + size - 1), color, -1)
+                classes.append(0)
+            else:
+                cv2.circle(image, (x + size // 2, y + size // 2), size // 2, color, -1)
+                classes.append(1)
+            boxes.append([x, y, x + size, y + size])
+        samples.append(LabelledImage(image, np.asarray(boxes, np.float32),
+                                     np.asarray(classes, np.int64)))
+    return samples

@@ -1,0 +1,138 @@
+"""
+Labelled frames from simulator bags: camera images with their ground-truth boxes or depth.
+
+Ground truth is read here, by training and evaluation only; the perception pipeline never sees
+these topics. Images and ground truth are matched by header stamp (the simulator stamps a
+frame's ground truth with the image's own stamp).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+from ros2_infer.core.errors import InputError
+from ros2_infer.training.detector_training import LabelledImage
+
+IMAGE_TOPIC = '/camera/image_raw'
+COMPRESSED_TOPIC = '/camera/image_raw/compressed'
+GT_DETECTIONS_TOPIC = '/ground_truth/detections'
+GT_DEPTH_TOPIC = '/ground_truth/depth'
+
+
+@dataclass(frozen=True)
+class VisibilityRule:
+    """Which ground-truth boxes an evaluation counts; the others are marked ignore."""
+
+    min_area: float = 100.0      # px^2 at the source resolution (10x10 at 640x480)
+    min_side: float = 4.0        # px
+
+    def ignored(self, boxes: np.ndarray) -> np.ndarray:
+        sizes = boxes[:, 2:] - boxes[:, :2]
+        return (sizes.prod(axis=1) < self.min_area) | (sizes.min(axis=1) < self.min_side)
+
+
+def _stamp(msg) -> int:
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+def decode_image(msg) -> np.ndarray:
+    """RGB uint8 array from an rgb8/bgr8 Image or a jpeg/png CompressedImage message."""
+    if hasattr(msg, 'format'):
+        image = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError(f'undecodable CompressedImage ({msg.format!r})')
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if msg.encoding not in ('rgb8', 'bgr8'):
+        raise InputError(f'training reads rgb8/bgr8 images, got {msg.encoding!r}')
+    data = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
+    image = data[:, :msg.width * 3].reshape(msg.height, msg.width, 3)
+    return image[..., ::-1].copy() if msg.encoding == 'bgr8' else image.copy()
+
+
+def decode_depth(msg) -> np.ndarray:
+    """Float32 metres from a 32FC1 Image."""
+    if msg.encoding != '32FC1':
+        raise InputError(f'ground-truth depth must be 32FC1, got {msg.encoding!r}')
+    dtype = np.dtype('>f4' if msg.is_bigendian else '<f4')
+    data = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
+    return data[:, :msg.width * 4].copy().view(dtype).reshape(msg.height,
+                                                              msg.width).astype(np.float32)
+
+
+def detections_to_arrays(msg, class_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """(boxes xyxy, class ids) from a Detection2DArray whose class_id strings are names."""
+    index = {name: i for i, name in enumerate(class_names)}
+    boxes, classes = [], []
+    for detection in msg.detections:
+        name = detection.results[0].hypothesis.class_id if detection.results else ''
+        if name not in index:
+            continue
+        box = detection.bbox
+        cx, cy = box.center.position.x, box.center.position.y
+        boxes.append([cx - box.size_x / 2, cy - box.size_y / 2, cx + box.size_x / 2,
+                      cy + box.size_y / 2])
+        classes.append(index[name])
+    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64)
+
+
+def iter_frames(bag: Path, *, depth: bool = False) -> Iterator[Tuple[int, np.ndarray, object]]:
+    """Yield (stamp ns, RGB image, ground truth message) for every image that has one."""
+    from ros2_infer.rosbag.reader import iter_messages
+
+    truth_topic = GT_DEPTH_TOPIC if depth else GT_DETECTIONS_TOPIC
+    images: Dict[int, object] = {}
+    truths: Dict[int, object] = {}
+    for message in iter_messages(bag, [IMAGE_TOPIC, COMPRESSED_TOPIC, truth_topic]):
+        stamp = _stamp(message.msg)
+        (truths if message.topic == truth_topic else images)[stamp] = message.msg
+        if stamp in images and stamp in truths:
+            yield stamp, decode_image(images.pop(stamp)), truths.pop(stamp)
+
+
+def load_detection_frames(bags: Sequence[Path], class_names: Sequence[str], *,
+                          every: int = 1, size: Optional[Tuple[int, int]] = None,
+                          rule: VisibilityRule = VisibilityRule()) -> List[LabelledImage]:
+    """
+    Labelled frames from bags, optionally resized to ``size`` (width, height) to save memory.
+
+    Boxes the visibility rule rejects (judged at the source resolution) are kept, flagged ignore.
+    """
+    frames: List[LabelledImage] = []
+    for bag in bags:
+        for count, (_, image, truth) in enumerate(iter_frames(Path(bag))):
+            if count % every:
+                continue
+            boxes, classes = detections_to_arrays(truth, class_names)
+            ignore = rule.ignored(boxes)
+            if size and (image.shape[1], image.shape[0]) != tuple(size):
+                scale = np.array([size[0] / image.shape[1], size[1] / image.shape[0]] * 2,
+                                 np.float32)
+                image = cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA)
+                boxes = boxes * scale
+            frames.append(LabelledImage(image, boxes, classes, ignore))
+    if not frames:
+        raise InputError(f'no images with {GT_DETECTIONS_TOPIC} in {", ".join(map(str, bags))}')
+    return frames
+
+
+def load_depth_frames(bags: Sequence[Path], *, every: int = 1,
+                      size: Optional[Tuple[int, int]] = None) -> list:
+    """Frames with ground-truth z-depth (``sim --depth``), optionally resized to ``size``."""
+    from ros2_infer.training.depth_training import DepthFrame
+
+    frames = []
+    for bag in bags:
+        for count, (_, image, truth) in enumerate(iter_frames(Path(bag), depth=True)):
+            if count % every:
+                continue
+            depth = decode_depth(truth)
+            if size and (image.shape[1], image.shape[0]) != tuple(size):
+                image = cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA)
+                depth = cv2.resize(depth, tuple(size), interpolation=cv2.INTER_NEAREST)
+            frames.append(DepthFrame(image, depth))
+    if not frames:
+        raise InputError(f'no images with {GT_DEPTH_TOPIC} in {", ".join(map(str, bags))} '
+                         f'(simulate with --depth)')
+    return frames

@@ -1,0 +1,188 @@
+"""
+Train TinyDet on labelled images (simulator frames with ground-truth boxes).
+
+Single-process data loading on purpose: the target is a 2-core CPU, where worker processes only
+compete with the training threads.
+"""
+
+from dataclasses import dataclass
+import math
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+from ros2_infer.core.preprocess import Preprocessor
+from ros2_infer.core.spec import InputSpec
+from ros2_infer.training.detection_loss import DetectionLoss
+from ros2_infer.training.tinydet import TinyDet
+import torch
+
+
+@dataclass
+class LabelledImage:
+    """An RGB image with its ground-truth boxes (xyxy source pixels) and class ids."""
+
+    image: np.ndarray
+    boxes: np.ndarray
+    class_ids: np.ndarray
+    ignore: Optional[np.ndarray] = None  # boxes that count neither as hits nor as misses
+
+
+class DetectionDataset(torch.utils.data.Dataset):
+    """Letterboxed tensors + targets ``[class, x1, y1, x2, y2]`` in model-input pixels."""
+
+    def __init__(self, samples: Sequence[LabelledImage], input_spec: InputSpec, *,
+                 augment: bool, seed: int = 0, min_box: float = 2.0):
+        self.samples = list(samples)
+        self.preprocess = Preprocessor(input_spec)
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+        self.min_box = min_box
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _jitter_colours(self, image: np.ndarray) -> np.ndarray:
+        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
+        gains = self.rng.uniform([-8, 0.6, 0.6], [8, 1.4, 1.4])
+        hsv[..., 0] = (hsv[..., 0] + gains[0]) % 180
+        hsv[..., 1:] *= gains[1:]
+        return cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+    def _zoom(self, image: np.ndarray, boxes: np.ndarray, classes: np.ndarray):
+        """Random zoom in or out about a random point: objects at other distances."""
+        scale = float(np.exp(self.rng.uniform(np.log(0.6), np.log(1.6))))
+        height, width = image.shape[:2]
+        center_x = self.rng.uniform(0.3, 0.7) * width
+        center_y = self.rng.uniform(0.3, 0.7) * height
+        matrix = np.array([[scale, 0.0, (1 - scale) * center_x],
+                           [0.0, scale, (1 - scale) * center_y]], np.float32)
+        image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (width, height),
+                               flags=cv2.INTER_LINEAR, borderValue=(114, 114, 114))
+        moved = boxes * scale + np.tile(matrix[:, 2], 2)
+        clipped = moved.copy()
+        np.clip(clipped[:, 0::2], 0, width, out=clipped[:, 0::2])
+        np.clip(clipped[:, 1::2], 0, height, out=clipped[:, 1::2])
+        area = np.prod(np.clip(moved[:, 2:] - moved[:, :2], 1e-6, None), axis=1)
+        kept_area = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), axis=1)
+        keep = kept_area >= 0.3 * area  # mostly cut off: drop rather than teach a fragment
+        return image, clipped[keep], classes[keep]
+
+    def __getitem__(self, index: int):
+        sample = self.samples[index]
+        image, boxes = sample.image, sample.boxes.astype(np.float32).reshape(-1, 4)
+        keep = np.ones(len(boxes), bool) if sample.ignore is None else ~sample.ignore
+        boxes, classes = boxes[keep], sample.class_ids[keep]
+        if self.augment:
+            image, boxes, classes = self._zoom(image, boxes, classes)
+            if self.rng.random() < 0.5:
+                image = image[:, ::-1]
+                width = image.shape[1]
+                boxes = np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0],
+                                  boxes[:, 3]], axis=1)
+            image = self._jitter_colours(np.ascontiguousarray(image))
+        tensor, transform = self.preprocess(np.ascontiguousarray(image), 'rgb')
+        model_boxes = boxes.copy()
+        model_boxes[:, 0::2] = boxes[:, 0::2] * transform.scale_x + transform.pad_x
+        model_boxes[:, 1::2] = boxes[:, 1::2] * transform.scale_y + transform.pad_y
+        sizes = model_boxes[:, 2:] - model_boxes[:, :2]
+        valid = (sizes >= self.min_box).all(axis=1)
+        targets = np.concatenate([classes[valid, None].astype(np.float32),
+                                  model_boxes[valid]], axis=1)
+        return torch.from_numpy(tensor[0].copy()), torch.from_numpy(targets)
+
+
+def collate(batch):
+    images, targets = zip(*batch)
+    return torch.stack(images), list(targets)
+
+
+def class_balanced_weights(samples: Sequence[LabelledImage], num_classes: int) -> List[float]:
+    """
+    Weigh each frame for sampling so that frames showing rare classes are drawn more often.
+
+    The arena has nine pillars and a handful of other objects, so uniform sampling teaches
+    mostly pillars; a frame's weight is the inverse frequency of its rarest class (square-
+    rooted, so frequent classes are not starved).
+    """
+    counts = np.ones(num_classes)
+    for sample in samples:
+        counts += np.bincount(sample.class_ids, minlength=num_classes)[:num_classes]
+    inverse = counts.sum() / counts
+    weights = []
+    for sample in samples:
+        present = np.unique(sample.class_ids)
+        weights.append(float(np.sqrt(inverse[present].max())) if present.size else 1.0)
+    return weights
+
+
+def train_detector(train: Sequence[LabelledImage], *, num_classes: int, input_spec: InputSpec,
+                   epochs: int = 20, batch_size: int = 16, learning_rate: float = 3e-3,
+                   seed: int = 0, threads: Optional[int] = None,
+                   progress: Optional[Callable[[Dict], None]] = None,
+                   time_budget_s: Optional[float] = None,
+                   augment: bool = True) -> (TinyDet, List[Dict]):
+    """
+    Train a TinyDet from scratch; returns the model (eval mode) and the per-epoch history.
+
+    ``time_budget_s`` shortens the cosine schedule's tail rather than overrunning the budget.
+    """
+    from ros2_infer.core.hardware import physical_core_count
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads or physical_core_count())
+    model = TinyDet(num_classes)
+    loss_fn = DetectionLoss(model)
+    dataset = DetectionDataset(train, input_spec, augment=augment, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    sampler = torch.utils.data.WeightedRandomSampler(
+        class_balanced_weights(train, num_classes), num_samples=len(dataset), replacement=True,
+        generator=generator)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                                         collate_fn=collate,
+                                         drop_last=len(dataset) > batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=5e-4)
+    total_steps = max(1, epochs * len(loader))
+    warmup = min(200, total_steps // 10)
+
+    start = time.monotonic()
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        # Progress is steps or time, whichever is further along: under a time budget the
+        # cosine still reaches its low tail instead of being cut off at a high rate.
+        done = (step - warmup) / max(1, total_steps - warmup)
+        if time_budget_s:
+            done = max(done, (time.monotonic() - start) / time_budget_s)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    history: List[Dict] = []
+    model.train()
+    step = 0
+    for epoch in range(epochs):
+        sums = {'loss': 0.0, 'cls': 0.0, 'box': 0.0, 'dfl': 0.0}
+        batches = 0
+        for images, targets in loader:
+            loss, parts = loss_fn(model.forward_raw(images), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            batches += 1
+            sums['loss'] += float(loss)
+            for key, value in parts.items():
+                sums[key] += value
+        record = {k: v / max(1, batches) for k, v in sums.items()}
+        record.update(epoch=epoch + 1, seconds=time.monotonic() - start,
+                      lr=optimizer.param_groups[0]['lr'])
+        history.append(record)
+        if progress:
+            progress(record)
+        if time_budget_s and time.monotonic() - start > time_budget_s:
+            break
+    return model.eval(), history

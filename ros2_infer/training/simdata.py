@@ -1,0 +1,47 @@
+"""Simulator runs for training and evaluation data, cached by their settings."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+from typing import Dict, List, Sequence
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get('ROS2_INFER_CACHE', Path.home() / '.cache' / 'ros2_infer'))
+
+
+def simulate_runs(seeds: Sequence[int], *, duration: float, camera_rate: float,
+                  randomize: bool, appearance_set: str = 'train', depth: bool = False,
+                  extra: Sequence[str] = (), root: Path = None) -> List[Path]:
+    """
+    Bags of the simulator for each seed (reused when a run with the same settings exists).
+
+    Each run is its own ``ros2-infer sim`` process: MuJoCo's GL context and memory go with it.
+    """
+    root = Path(root or cache_root() / 'sim')
+    bags = []
+    for seed in seeds:
+        settings: Dict[str, object] = {
+            'seed': int(seed), 'duration': duration, 'camera_rate': camera_rate,
+            'randomize': randomize, 'appearance_set': appearance_set, 'depth': depth,
+            'extra': list(extra)}
+        key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+        out = root / f'seed{seed}_{key}'
+        if not (out / 'bag' / 'metadata.yaml').is_file():
+            command = [sys.executable, '-m', 'ros2_infer.cli.main', 'sim', '--seed', str(seed),
+                       '--duration', str(duration), '--camera-rate', str(camera_rate),
+                       '--appearance-set', appearance_set, '--out', str(out), '--no-progress']
+            if randomize:
+                command.append('--randomize')
+            if depth:
+                command.append('--depth')
+            command += list(extra)
+            if out.exists():
+                import shutil
+                shutil.rmtree(out)
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        bags.append(out / 'bag')
+    return bags
