@@ -59,6 +59,9 @@ setup(
     entry_points={
         'console_scripts': [
             'ros2-infer = ros2_infer.cli.main:main',
+            'detector_node = ros2_infer.nodes.detector_node:main',
+            'depth_node = ros2_infer.nodes.depth_node:main',
+            'perception_node = ros2_infer.nodes.perception:perception_main',
         ],
     },
 )

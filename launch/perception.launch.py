@@ -1,0 +1,132 @@
+"""
+Bring up the ros2_infer perception nodes for a TurtleBot3 (Gazebo or the real robot).
+
+``ros2 launch ros2_infer perception.launch.py`` starts the ``detector`` and ``depth`` lifecycle
+nodes, remapped to the TurtleBot3 topic names (relative, so ``namespace`` works), and drives
+each through configure -> activate itself: launch_ros has no lifecycle autostart in Humble or
+Jazzy. A node whose configure fails (e.g. ``model.spec`` unset) stays unconfigured and says why.
+Burger has no camera, so with ``robot_model:=burger`` the camera nodes stay off.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.actions import (
+    DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler,
+    SetEnvironmentVariable)
+from launch.event_handlers import OnProcessStart
+from launch.events import matches_action
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
+from launch_ros.actions import LifecycleNode, SetParameter
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from launch_ros.parameter_descriptions import ParameterFile
+from lifecycle_msgs.msg import Transition
+
+CAMERALESS_MODELS = ('burger',)
+# Default topic names of turtlebot3_gazebo / turtlebot3_bringup, written relative.
+TF_REMAPS = [('/tf', 'tf'), ('/tf_static', 'tf_static')]
+NODES = (
+    # (node name, executable, switch argument, model override argument, remappings)
+    ('detector', 'detector_node', 'use_detector', 'detector_model',
+     [('image', 'camera/image_raw'), ('image/compressed', 'camera/image_raw/compressed')]),
+    ('depth', 'depth_node', 'use_depth', 'depth_model',
+     [('image', 'camera/image_raw'), ('camera_info', 'camera/camera_info'), ('scan', 'scan')]
+     + TF_REMAPS),
+)
+
+
+def _true(text: str) -> bool:
+    return text.strip().lower() in ('true', '1', 'yes', 'on')
+
+
+def _lifecycle_startup(node: LifecycleNode) -> list:
+    """Emit configure once the process runs, and activate once it is inactive."""
+    def change(transition_id: int) -> EmitEvent:
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                           transition_id=transition_id))
+
+    return [
+        RegisterEventHandler(OnProcessStart(
+            target_action=node, on_start=[change(Transition.TRANSITION_CONFIGURE)])),
+        RegisterEventHandler(OnStateTransition(
+            target_lifecycle_node=node, start_state='configuring', goal_state='inactive',
+            entities=[change(Transition.TRANSITION_ACTIVATE)])),
+    ]
+
+
+def launch_setup(context: LaunchContext) -> list:
+    """Create the enabled nodes (values are known here, so no PythonExpression/eval)."""
+    namespace = LaunchConfiguration('namespace').perform(context)
+    robot_model = LaunchConfiguration('robot_model').perform(context)
+    params_file = LaunchConfiguration('params_file')
+    log_level = LaunchConfiguration('log_level')
+    device = LaunchConfiguration('device').perform(context)
+    compressed = LaunchConfiguration('compressed').perform(context)
+    has_camera = robot_model not in CAMERALESS_MODELS
+    actions = []
+    for name, executable, switch, model_argument, remappings in NODES:
+        if not _true(LaunchConfiguration(switch).perform(context)):
+            continue
+        if not has_camera:
+            actions.append(LogInfo(msg=f'ros2_infer: robot_model {robot_model!r} has no camera: '
+                                       f'{name} stays off'))
+            continue
+        overrides = {}
+        model = LaunchConfiguration(model_argument).perform(context)
+        if model:
+            overrides['model.spec'] = model
+        if device:
+            overrides['model.device'] = device
+        if name == 'detector' and compressed:
+            overrides['input.compressed'] = _true(compressed)
+        node = LifecycleNode(
+            package='ros2_infer', executable=executable, name=name, namespace=namespace,
+            output='screen', parameters=[ParameterFile(params_file, allow_substs=True),
+                                         overrides],
+            arguments=['--ros-args', '--log-level', log_level], remappings=remappings)
+        actions.append(node)
+        actions.extend(_lifecycle_startup(node))
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Return the perception bringup."""
+    share = get_package_share_directory('ros2_infer')
+    return LaunchDescription([
+        SetEnvironmentVariable('RCUTILS_LOGGING_BUFFERED_STREAM', '1'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='Top-level namespace (multi-robot).'),
+        DeclareLaunchArgument('params_file',
+                              default_value=os.path.join(share, 'config', 'perception.yaml'),
+                              description='Parameters of all perception nodes.'),
+        DeclareLaunchArgument('use_sim_time', default_value='false',
+                              description='Use the /clock of Gazebo or a bag (true/false).'),
+        DeclareLaunchArgument('log_level', default_value='info',
+                              description='Log level: debug, info, warn, error.'),
+        DeclareLaunchArgument('robot_model',
+                              default_value=EnvironmentVariable('TURTLEBOT3_MODEL',
+                                                                default_value='waffle_pi'),
+                              description='TurtleBot3 model (burger, waffle, waffle_pi); burger '
+                                          'has no camera, so the camera nodes stay off. Default: '
+                                          '$TURTLEBOT3_MODEL, else waffle_pi.'),
+        DeclareLaunchArgument('use_detector', default_value='true',
+                              description='Start the 2D detector node.'),
+        DeclareLaunchArgument('use_depth', default_value='true',
+                              description='Start the monocular depth node.'),
+        DeclareLaunchArgument('detector_model', default_value='',
+                              description="Detector model spec YAML; empty: the params file's "
+                                          'detector model.spec.'),
+        DeclareLaunchArgument('depth_model', default_value='',
+                              description="Depth model spec YAML; empty: the params file's "
+                                          'depth model.spec.'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='Inference device for all nodes (cpu, cuda, tensorrt, '
+                                          "openvino, auto); empty: the params file's."),
+        DeclareLaunchArgument('compressed', default_value='',
+                              description='Detector input: true for image/compressed; empty: '
+                                          "the params file's input.compressed."),
+        SetParameter(name='use_sim_time', value=LaunchConfiguration('use_sim_time')),
+        OpaqueFunction(function=launch_setup),
+    ])
