@@ -196,4 +196,12 @@ def test_every_parameter_is_documented_and_in_the_params_file():
         if param.name != 'autostart':
             assert param.name in in_file or param.name in ('model.half',), param.name
         assert param.check(param.default) is None
-    assert config['/**/detector']['ros__parameters']['model.spec'] == ''
+    # The shipped params file runs the bundled models, and they exist.
+    from ros2_infer.models import resolve_model_spec
+
+    for node, task in (('/**/detector', 'detect'), ('/**/depth', 'depth')):
+        spec = config[node]['ros__parameters']['model.spec']
+        assert spec.startswith('bundled:')
+        if (root / 'ros2_infer' / 'models' / f'{spec.split(":", 1)[1]}.yaml').is_file():
+            from ros2_infer.core.spec import load_spec
+            assert load_spec(resolve_model_spec(spec)).task == task

@@ -13,6 +13,16 @@ DEFAULT_DETECTOR = 'tinydet'
 DEFAULT_DEPTH = 'tinydepth'
 
 
+BUNDLED_PREFIX = 'bundled:'
+
+
+def resolve_model_spec(text: str) -> Path:
+    """Turn a ``model.spec`` setting into a spec path: ``bundled:NAME`` or a file path."""
+    if text.startswith(BUNDLED_PREFIX):
+        return bundled_spec(text[len(BUNDLED_PREFIX):])
+    return Path(text).expanduser()
+
+
 def bundled_spec(name: str) -> Path:
     """Path of a bundled model's spec (``tinydet``, ``tinydet_int8_x86``, ``tinydepth``...)."""
     path = MODELS_DIR / f'{name}.yaml'

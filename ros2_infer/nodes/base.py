@@ -21,6 +21,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from ros2_infer.core.errors import Ros2InferError
 from ros2_infer.core.model import load_model, Model
+from ros2_infer.models import resolve_model_spec
 from ros2_infer.core.spec import load_spec, ModelSpec
 from ros2_infer.nodes.params import COMMON_PARAMS, Param
 from ros2_infer.nodes.stats import diagnostic_array, NodeStats
@@ -136,12 +137,12 @@ class InferenceNode(Node):
         if problem is None:
             path = self.param('model.spec')
             if not path:
-                problem = ("parameter 'model.spec' is empty: set it to a model spec YAML "
-                           '(params file or the launch argument model_spec:=/path/NAME.yaml); '
-                           'no model is bundled yet')
+                problem = ("parameter 'model.spec' is empty: set it to bundled:NAME or a "
+                           'model spec YAML (params file or the launch argument '
+                           'detector_model:=/path/NAME.yaml)')
             else:
                 try:
-                    self.spec = load_spec(path)
+                    self.spec = load_spec(resolve_model_spec(path))
                 except Ros2InferError as exc:
                     problem = f'model.spec {path!r}: {exc}'
         if problem is not None:

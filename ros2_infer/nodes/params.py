@@ -45,9 +45,11 @@ class Param:
 
 
 COMMON_PARAMS: Tuple[Param, ...] = (
-    Param('model.spec', '', 'Path of the model spec YAML (NAME.yaml next to NAME.onnx or '
-          'NAME.torchscript). Empty: no model; configure fails with one clear error and the '
-          'node stays unconfigured (no model is bundled yet).', read_only=True),
+    Param('model.spec', '', 'bundled:NAME for a model shipped with the package (bundled:tinydet, '
+          'bundled:tinydet_int8_x86, bundled:tinydet_int8_arm, bundled:tinydepth, ...) or the '
+          'path of a model spec YAML (NAME.yaml next to NAME.onnx or NAME.torchscript). Empty: '
+          'configure fails with one clear error and the node stays unconfigured.',
+          read_only=True),
     Param('model.backend', '', 'Backend; empty: the one the model file implies.',
           read_only=True, choices=('', 'torchscript', 'onnxruntime')),
     Param('model.device', 'cpu', 'Device (ONNX Runtime providers for onnxruntime); a '

@@ -76,8 +76,8 @@ NaN where invalid) at half its input resolution, resized to the camera image. Tr
 `ros2-infer train depth` on the simulator's ground-truth depth.
 
 - Input: {summary['input']}; output: {summary['output']}
-- Parameters: {summary['parameters']:,}; FLOPs per frame: {summary['flops_per_frame'] / 1e9:.3f}
-  GFLOP
+- Parameters: {summary['parameters']:,}; FLOPs per frame:
+  {summary['flops_per_frame'] / 1e9:.3f} GFLOP
 - Training data: simulator seeds {summary['train_seeds']} (domain-randomised);
   {summary['history'][-1]['epoch']} epochs, {summary['train_seconds']:.0f} s of training
 - Evaluation: held-out seeds {summary['eval_seeds']}, every frame, pixels with ground truth
