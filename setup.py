@@ -41,6 +41,7 @@ setup(
     extras_require={
         'sim': ['mujoco>=3.1', 'rosbags>=0.10', 'mcap-ros2-support>=0.5'],
         'fusion': ['gtsam>=4.2'],
+        'train': ['pycocotools>=2.0.6', 'matplotlib>=3.5'],
         'report': ['matplotlib>=3.5'],
         'test': [
             'pytest>=7',

@@ -21,6 +21,8 @@ COMMANDS = {
     'train': ('ros2_infer.cli.train', 'regenerate a bundled model (detector, depth) from the '
               'simulator'),
     'eval': ('ros2_infer.cli.eval', 'accuracy of a model on a simulator bag (mAP, AbsRel)'),
+    'replay': ('ros2_infer.cli.replay', 'fuse detections, lidar, odometry and the SLAM stream '
+               'offline from a bag in arrival order (outputs, metrics, plots)'),
     'export': ('ros2_infer.cli.export', 'export a PyTorch model to TorchScript, ONNX and int8'),
     'bench': ('ros2_infer.cli.bench', 'benchmark a model on every backend, side by side'),
 }

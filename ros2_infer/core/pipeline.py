@@ -1,0 +1,455 @@
+"""
+The per-message fusion state machine that a ROS node or the offline replay drives.
+
+Call ``on_tf``, ``on_odom``, ``on_scan``, ``on_camera_info``, ``on_detections`` and
+``on_slam_pose`` in arrival order. Everything is done at each message's own stamp: measurements
+wait in a queue until odometry covers their stamp (they usually arrive late), scans are deskewed
+and moved to the image stamp with odometry, the camera mount comes from /tf_static. Outputs are
+returned as :class:`Output` events (fused pose at odometry rate, objects per image, landmarks).
+Faults (missing TF, empty or NaN scans, a time jump backwards, out-of-order or stale input) are
+counted in ``faults`` and logged at most once per ``log_period`` of stamp time per kind.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+import logging
+import math
+
+import numpy as np
+
+from ros2_infer.core.camera import PinholeCamera
+from ros2_infer.core.detections import Detections
+from ros2_infer.core.geometry import (invert_matrix, matrix_to_se2, PoseHistory, quat_to_yaw,
+                                      se2_between, se2_compose, se2_to_matrix, TfBuffer)
+from ros2_infer.core.landmark_map import Landmark
+from ros2_infer.core.landmarks import LandmarkMap, Observation
+from ros2_infer.core.lidar import deskewed_points, valid_mask
+from ros2_infer.core.localizer import Localizer, LocalizerConfig, sanitize_covariance
+from ros2_infer.core.objects import Object3D, ObjectEstimator
+from ros2_infer.core.sensors import CameraInfo, LaserScan, PoseStamped, Transform
+
+LOG = logging.getLogger('ros2_infer.fusion')
+SEC = 1_000_000_000
+SLAM_DEFAULT_SIGMA = {'amcl': (0.06, 0.06, 0.03), 'slam_toolbox': (0.06, 0.06, 0.03),
+                      'cartographer': (0.06, 0.06, 0.03)}
+
+
+@dataclass
+class PipelineConfig:
+    """Frames and policies (all frame names are parameters)."""
+
+    map_frame: str = 'map'
+    odom_frame: str = 'odom'
+    base_frame: str = 'base_footprint'
+    camera_frame: str = ''                 # '' = the CameraInfo's frame_id
+    deskew: bool = True
+    slam_style: str = 'auto'               # auto, amcl, slam_toolbox, cartographer
+    use_landmarks: bool = True
+    use_slam: bool = True
+    online_map: bool = True                # add new landmarks while running
+    min_score: float = 0.4
+    max_scan_age_ns: int = int(0.25 * SEC)
+    max_wait_ns: int = int(1.0 * SEC)      # a measurement waiting longer for odometry is dropped
+    time_jump_ns: int = int(1.0 * SEC)
+    log_period_ns: int = int(5.0 * SEC)
+    kidnap_after_ns: int = int(2.0 * SEC)  # persistent SLAM disagreement before relocalising
+    kidnap_min_count: int = 3
+    kidnap_blind_ns: int = int(30.0 * SEC)  # the same without landmark evidence
+    localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
+
+
+@dataclass
+class Output:
+    """One pipeline output: ``kind`` is 'pose', 'objects' or 'landmarks'."""
+
+    kind: str
+    stamp_ns: int
+    data: object
+
+
+@dataclass
+class FusedPose:
+    """Fused pose of base in map at an odometry stamp, its covariance and map->odom."""
+
+    pose: np.ndarray                 # (x, y, yaw)
+    covariance: np.ndarray           # (3, 3), x/y in map
+    map_to_odom: np.ndarray          # (x, y, yaw)
+    odom: np.ndarray                 # (x, y, yaw) odometry at the stamp
+
+
+@dataclass
+class MapObject:
+    """A 3D detection in the map frame with covariance, and its landmark id (or None)."""
+
+    object: Object3D  # noqa: A003 - the detection this map object came from
+    position_map: np.ndarray         # (3,)
+    covariance_map: np.ndarray       # (3, 3)
+    landmark_id: int | None
+    ambiguous: bool = False
+
+
+class FusionPipeline:
+    """See the module docstring."""
+
+    def __init__(self, config: PipelineConfig | None = None,
+                 known_map: list[Landmark] | None = None,
+                 known_map_sigma: float = 0.03) -> None:
+        """Create the pipeline; ``known_map`` switches from an online map to a prior map."""
+        self.config = config or PipelineConfig()
+        self.known_map = list(known_map) if known_map else None
+        self.known_map_sigma = known_map_sigma
+        self.estimator = ObjectEstimator()
+        self.faults: dict[str, int] = {}
+        self._last_log: dict[str, int] = {}
+        self.tf = TfBuffer()
+        self.reset(reason=None)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def reset(self, reason: str | None = 'reset') -> None:
+        """Forget all dynamic state (static TF and the known map are kept)."""
+        if reason:
+            self._fault('reset', f'pipeline reset: {reason}')
+        self.tf.clear(keep_static=True)
+        self.odom = PoseHistory(max_age_ns=20 * SEC)
+        self.last_odom_stamp: int | None = None
+        self.scans: deque = deque(maxlen=8)
+        self.camera: PinholeCamera | None = None
+        self.pending: list[tuple[int, int, str, object]] = []   # (stamp, seq, kind, payload)
+        self._seq = 0
+        self.localizer = Localizer(self.config.localizer)
+        self.map = LandmarkMap(self.known_map, self.known_map_sigma)
+        self.slam_seen_pose_topic = False
+        self.slam_stamps: deque = deque(maxlen=64)
+        self.rejected: list[tuple[int, np.ndarray]] = []
+        self.recent_obs: deque = deque(maxlen=60)   # (stamp, [(class, map point)])
+        self.last_slam_stamp = None
+        self.timings: dict[str, list] = {}
+        self._tentative: dict[int, list] = {}
+
+    def _fault(self, kind: str, message: str, stamp_ns: int | None = None) -> None:
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+        now = stamp_ns if stamp_ns is not None else (self.last_odom_stamp or 0)
+        last = self._last_log.get(kind)
+        if last is None or abs(now - last) >= self.config.log_period_ns:
+            self._last_log[kind] = now
+            LOG.warning('%s (x%d)', message, self.faults[kind])
+
+    def _odom_at(self, stamp_ns: int) -> np.ndarray | None:
+        return self.odom.at(stamp_ns)
+
+    # ------------------------------------------------------------------ inputs
+    def on_tf(self, transforms: list[Transform], static: bool = False) -> list[Output]:
+        """Store TF edges; map->odom on /tf is also a SLAM input (Cartographer style)."""
+        out: list[Output] = []
+        for t in transforms:
+            if not (np.all(np.isfinite(t.translation)) and np.all(np.isfinite(t.rotation))):
+                self._fault('bad_tf', f'non-finite transform {t.parent_frame}->{t.child_frame}')
+                continue
+            parent, child = t.parent_frame.lstrip('/'), t.child_frame.lstrip('/')
+            if not static and parent == self.config.map_frame and \
+                    child == self.config.odom_frame:
+                out += self._slam_from_tf(t)
+                continue
+            if not static and child == self.config.base_frame:
+                continue        # odometry comes from /odom (same data, with covariance)
+            self.tf.set_transform(parent, child, t.stamp_ns, t.translation, t.rotation, static)
+        return out
+
+    def on_camera_info(self, info: CameraInfo) -> list[Output]:
+        """Take the camera model (distortion included)."""
+        if info.width <= 0 or info.height <= 0 or not np.all(np.isfinite(info.k)) or \
+                info.fx <= 0:
+            self._fault('bad_camera_info', 'invalid CameraInfo ignored')
+            return []
+        if self.camera is None or not np.array_equal(self.camera.info.k, info.k) or \
+                not np.array_equal(self.camera.info.d, info.d):
+            self.camera = PinholeCamera(info)
+        return []
+
+    def on_scan(self, scan: LaserScan) -> list[Output]:
+        """Buffer a scan (NaN/0/inf/out-of-range beams are no return)."""
+        if not np.any(valid_mask(scan)):
+            self._fault('empty_scan', 'scan without any valid return', scan.stamp_ns)
+            return []
+        if scan.angle_increment == 0.0 or not math.isfinite(scan.angle_increment):
+            self._fault('bad_scan', 'scan with invalid angle_increment', scan.stamp_ns)
+            return []
+        self.scans.append(scan)
+        return []
+
+    def on_odom(self, msg: PoseStamped) -> list[Output]:
+        """Add an odometry sample; process the measurements it unblocks; output the pose."""
+        stamp = msg.stamp_ns
+        if not (np.all(np.isfinite(msg.position)) and np.all(np.isfinite(msg.orientation))):
+            self._fault('bad_odom', 'non-finite odometry ignored', stamp)
+            return []
+        if self.last_odom_stamp is not None and stamp < self.last_odom_stamp:
+            if self.last_odom_stamp - stamp > self.config.time_jump_ns:
+                self.reset(f'time jumped back {(self.last_odom_stamp - stamp) / SEC:.2f} s')
+            else:
+                self._fault('odom_out_of_order', 'odometry out of order (kept)', stamp)
+        pose = np.array([msg.position[0], msg.position[1], quat_to_yaw(msg.orientation)])
+        self.odom.add(stamp, pose)
+        self.last_odom_stamp = max(stamp, self.last_odom_stamp or stamp)
+        out = self._process_pending()
+        if self.localizer.initialized:
+            fused, cov = self.localizer.predict(pose, stamp)
+            m2o = se2_compose(fused, se2_between(pose, np.zeros(3)))
+            out.append(Output('pose', stamp, FusedPose(fused, cov, m2o, pose)))
+        return out
+
+    def on_slam_pose(self, msg: PoseStamped, style: str = 'amcl') -> list[Output]:
+        """Queue a (late) SLAM pose: AMCL/slam_toolbox PoseWithCovarianceStamped or PoseStamped."""
+        if self.config.slam_style not in ('auto', style):
+            return []
+        self.slam_seen_pose_topic = True
+        pose = np.array([msg.position[0], msg.position[1], quat_to_yaw(msg.orientation)])
+        if not np.all(np.isfinite(pose)):
+            self._fault('bad_slam', 'non-finite SLAM pose ignored', msg.stamp_ns)
+            return []
+        cov = sanitize_covariance(msg.covariance, SLAM_DEFAULT_SIGMA.get(style, (0.06,) * 3),
+                                  self.config.localizer.slam_min_sigma,
+                                  self.config.localizer.slam_inflate)
+        return self._queue(msg.stamp_ns, 'slam', (pose, cov, False))
+
+    def _slam_from_tf(self, t: Transform) -> list[Output]:
+        if self.config.slam_style not in ('auto', 'cartographer'):
+            return []
+        if self.config.slam_style == 'auto' and self.slam_seen_pose_topic:
+            return []           # the same estimate already came as a pose message
+        m2o = np.array([t.translation[0], t.translation[1], quat_to_yaw(t.rotation)])
+        cov = sanitize_covariance(None, SLAM_DEFAULT_SIGMA['cartographer'],
+                                  self.config.localizer.slam_min_sigma,
+                                  self.config.localizer.slam_inflate)
+        return self._queue(t.stamp_ns, 'slam', (m2o, cov, True))
+
+    def on_detections(self, stamp_ns: int, detections: Detections,
+                      depth: np.ndarray | None = None) -> list[Output]:
+        """Queue one image's 2D detections (stamp = the image's)."""
+        return self._queue(stamp_ns, 'detections', (detections, depth))
+
+    # ------------------------------------------------------------------ queue
+    def _queue(self, stamp: int, kind: str, payload) -> list[Output]:
+        if self.last_odom_stamp is not None and \
+                stamp < self.last_odom_stamp - self.odom.max_age_ns // 2:
+            self._fault('stale', f'{kind} at a stamp older than the odometry history', stamp)
+            return []
+        self._seq += 1
+        self.pending.append((stamp, self._seq, kind, payload))
+        return self._process_pending()
+
+    def _process_pending(self) -> list[Output]:
+        out: list[Output] = []
+        if not self.pending or self.last_odom_stamp is None:
+            return out
+        ready = [p for p in self.pending if p[0] <= self.last_odom_stamp]
+        if not ready:
+            return out
+        self.pending = [p for p in self.pending if p[0] > self.last_odom_stamp
+                        and p[0] < self.last_odom_stamp + self.config.max_wait_ns * 5]
+        for stamp, _, kind, payload in sorted(ready, key=lambda p: (p[0], p[1])):
+            odom = self._odom_at(stamp)
+            if odom is None:
+                self._fault('no_odom', f'no odometry at the stamp of a {kind}', stamp)
+                continue
+            if kind == 'slam':
+                out += self._handle_slam(stamp, odom, *payload)
+            else:
+                out += self._handle_detections(stamp, odom, *payload)
+        return out
+
+    # ------------------------------------------------------------------ SLAM
+    def _handle_slam(self, stamp, odom, value, cov, is_map_to_odom) -> list[Output]:
+        if stamp in self.slam_stamps:
+            return []
+        self.slam_stamps.append(stamp)
+        pose = se2_compose(value, odom) if is_map_to_odom else value
+        if not self.config.use_slam and self.localizer.initialized:
+            return []
+        loc = self.localizer
+        if not loc.initialized:
+            loc.initialize(stamp, odom, pose, cov)
+            return []
+        if self.last_slam_stamp is not None and stamp < self.last_slam_stamp:
+            self._fault('slam_out_of_order', 'SLAM pose older than the previous one', stamp)
+        self.last_slam_stamp = max(stamp, self.last_slam_stamp or stamp)
+        accepted, d2 = loc.add_pose_measurement(stamp, odom, pose, cov)
+        if accepted:
+            self.rejected.clear()
+            loc.update()
+            return []
+        self._fault('slam_rejected', f'SLAM pose rejected (Mahalanobis² {d2:.1f})', stamp)
+        kf = loc.nearest(stamp)
+        err = pose - loc.estimate(kf)
+        self.rejected = self.rejected[-20:] + [(stamp, err)]
+        if self._kidnap_confirmed(stamp, pose, loc.estimate(kf)):
+            self._fault('relocalized', 'persistent SLAM offset not contradicted by landmarks: '
+                        'relocalising', stamp)
+            self.rejected.clear()
+            loc.initialize(stamp, odom, pose, cov)
+            self.map.drop_tentative()
+        loc.update()
+        return []
+
+    def _kidnap_confirmed(self, stamp, slam_pose, est_pose) -> bool:
+        """
+        Whether the SLAM stream's persistent disagreement is a real relocalisation.
+
+        Recent lidar object observations are scored against the map under both hypotheses
+        (current estimate, and the estimate moved onto the SLAM pose): the SLAM pose is
+        accepted unless it explains clearly fewer of them. Without observations only a long,
+        consistent disagreement (``kidnap_blind_ns``) is believed.
+        """
+        r = self.rejected
+        if len(r) < self.config.kidnap_min_count or \
+                r[-1][0] - r[0][0] < self.config.kidnap_after_ns:
+            return False
+        errs = np.array([e[:2] for _, e in r])
+        consistent = np.max(np.linalg.norm(errs - errs.mean(axis=0), axis=1)) <= 0.3
+        frames = [f for f in self.recent_obs if f[0] >= r[-1][0] - 3 * SEC]
+        points = [(cls, p) for _, pts in frames for cls, p in pts]
+        if len(points) < 3:
+            return consistent and r[-1][0] - r[0][0] >= self.config.kidnap_blind_ns
+        corr = se2_compose(slam_pose, se2_between(est_pose, np.zeros(3)))
+        here = self._explained(points, np.zeros(3))
+        there = self._explained(points, corr)
+        # Accept unless the landmarks refute the SLAM pose (identical pillars on a grid can
+        # make both hypotheses look right: then the persistent SLAM stream wins).
+        return there >= 0.5 and there >= here - 0.1
+
+    def _explained(self, points, correction) -> float:
+        """Fraction of map-frame observations within 0.3 m of a same-class landmark."""
+        rot = se2_to_matrix(correction)
+        hits = 0
+        for cls, p in points:
+            q = (rot @ np.array([p[0], p[1], 0.0, 1.0]))[:2]
+            if any(lm.class_name == cls and np.linalg.norm(lm.position - q) < 0.3
+                   for lm in self.map.landmarks.values() if lm.confirmed):
+                hits += 1
+        return hits / max(len(points), 1)
+
+    # ------------------------------------------------------------------ detections
+    def _scan_near(self, stamp) -> LaserScan | None:
+        best = None
+        for scan in self.scans:
+            if scan.stamp_ns > (self.last_odom_stamp or 0):
+                continue        # odometry does not cover this sweep yet
+            dt = abs(scan.stamp_ns - stamp)
+            if dt <= self.config.max_scan_age_ns and \
+                    (best is None or dt < abs(best.stamp_ns - stamp)):
+                best = scan
+        return best
+
+    def _handle_detections(self, stamp, odom, detections: Detections, depth) -> list[Output]:
+        if self.camera is None:
+            self._fault('no_camera_info', 'detections before CameraInfo: skipped', stamp)
+            return []
+        cam_frame = self.config.camera_frame or self.camera.frame_id
+        base_from_cam = self.tf.lookup(self.config.base_frame, cam_frame, stamp)
+        if base_from_cam is None:
+            self._fault('missing_tf', f'no TF {self.config.base_frame}<-{cam_frame}', stamp)
+            return []
+        keep = detections.scores >= self.config.min_score
+        if not np.all(keep):
+            detections = Detections(detections.boxes[keep], detections.scores[keep],
+                                    detections.class_ids[keep], detections.class_names)
+        points = None
+        scan_origin, scan_z = np.zeros(2), 0.0
+        scan = self._scan_near(stamp)
+        if scan is None:
+            self._fault('no_scan', 'no scan near the image stamp: camera-only objects', stamp)
+        else:
+            base_from_scan = self.tf.lookup(self.config.base_frame, scan.frame_id, scan.stamp_ns)
+            if base_from_scan is None:
+                self._fault('missing_tf', f'no TF {self.config.base_frame}<-{scan.frame_id}',
+                            stamp)
+            else:
+                mount = matrix_to_se2(base_from_scan)
+                scan_origin, scan_z = mount[:2], float(base_from_scan[2, 3])
+                points = deskewed_points(scan, mount, self._odom_at, stamp, self.config.deskew)
+                if points is None:
+                    self._fault('no_odom', 'odometry does not cover the scan sweep', stamp)
+        objects = self.estimator.estimate(detections, self.camera, invert_matrix(base_from_cam),
+                                          points, scan_origin, scan_z, depth)
+        loc = self.localizer
+        if not loc.initialized:
+            return [Output('objects', stamp, [MapObject(o, np.full(3, np.nan), np.eye(3),
+                                                        None) for o in objects])]
+        kf = loc.keyframe_at(stamp, odom)
+        robot = se2_compose(loc.estimate(kf), se2_between(kf.odom, odom))
+        # A floor on the pose uncertainty keeps the gate open for good lidar observations.
+        pose_cov = loc.world_covariance() + np.diag([0.03 ** 2, 0.03 ** 2, 0.01 ** 2])
+        rot = se2_to_matrix(robot)
+        obs, map_objects = [], []
+        for o in objects:
+            p = rot @ np.append(o.position, 1.0)
+            r2 = rot[:2, :2]
+            cov_m = o.covariance.copy()
+            cov_m[:2, :2] = r2 @ o.covariance[:2, :2] @ r2.T
+            obs.append(Observation(o.class_name, p[:2], cov_m[:2, :2], robot, o.size))
+            map_objects.append(MapObject(o, p[:3], cov_m, None))
+        used = []
+        if self.config.use_landmarks and obs:
+            assoc = self.map.associate(obs, pose_cov)
+            n_assoc = 0
+            for i, ident in enumerate(assoc.ids):
+                map_objects[i].ambiguous = assoc.ambiguous[i]
+                o = objects[i]
+                if ident is None:
+                    if not assoc.ambiguous[i] and self.config.online_map and \
+                            self.known_map is None and not self.rejected and o.source == 'lidar':
+                        self._propose(obs[i], kf, self._at_keyframe(kf, odom, o), o)
+                    continue
+                map_objects[i].landmark_id = ident
+                if o.source != 'lidar':
+                    continue    # camera-only ranges are biased by a pixel: label, no factor
+                n_assoc += 1
+                lm = self.map.landmarks[ident]
+                if not loc.has_landmark(ident):
+                    loc.add_landmark(ident, lm.position, lm.covariance if lm.known else None)
+                loc.add_landmark_observation(kf, ident, self._at_keyframe(kf, odom, o),
+                                             o.covariance[:2, :2])
+                used.append(ident)
+            self.recent_obs.append((stamp, [(ob.class_name, ob.position) for ob, o in
+                                            zip(obs, objects) if o.source == 'lidar']))
+        loc.update(used)
+        for ident in used:
+            if ident in loc.landmark_est:
+                self.map.update_estimate(ident, loc.landmark_est[ident], None)
+        if used:  # refresh the map positions of the objects with the updated pose
+            robot = se2_compose(loc.estimate(kf), se2_between(kf.odom, odom))
+            rot = se2_to_matrix(robot)
+            for mo in map_objects:
+                mo.position_map = (rot @ np.append(mo.object.position, 1.0))[:3]
+        return [Output('objects', stamp, map_objects)]
+
+    @staticmethod
+    def _at_keyframe(kf, odom, o: Object3D) -> np.ndarray:
+        # The factor is relative to the keyframe: move the observation there by odometry.
+        rel = se2_between(kf.odom, odom)
+        c, s = math.cos(rel[2]), math.sin(rel[2])
+        return rel[:2] + np.array([[c, -s], [s, c]]) @ o.position[:2]
+
+    def _propose(self, obs: Observation, kf, point_kf: np.ndarray, o: Object3D) -> None:
+        """Online map: buffer the observation; on confirmation add all of them as factors."""
+        target, confirmed = self.map.propose(obs)
+        if target is None:
+            return
+        self._tentative.setdefault(target, []).append((kf, point_kf, o.covariance[:2, :2]))
+        if confirmed:
+            lm = self.map.landmarks[target]
+            self.localizer.add_landmark(target, lm.position, None)
+            live = {k.key for k in self.localizer.keyframes}
+            for kf_i, pt, cov in self._tentative.pop(target, []):
+                if kf_i.key in live:
+                    self.localizer.add_landmark_observation(kf_i, target, pt, cov)
+
+    # ------------------------------------------------------------------ state
+    def landmarks(self) -> list[Landmark]:
+        """Return the current landmark map (confirmed landmarks)."""
+        return self.map.to_landmarks()
+
+    def stats(self) -> dict:
+        """Counters of the localizer, the map and the faults."""
+        return {'localizer': dict(self.localizer.stats), 'map': dict(self.map.stats),
+                'faults': dict(self.faults), 'pending': len(self.pending)}

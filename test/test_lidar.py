@@ -1,0 +1,125 @@
+"""Lidar: no-return handling, angles from the message, deskew, and 3D objects from boxes."""
+
+import math
+
+import numpy as np
+
+from ros2_infer.core.camera import PinholeCamera
+from ros2_infer.core.detections import Detections
+from ros2_infer.core.geometry import make_matrix, quat_to_matrix, se2_compose
+from ros2_infer.core.lidar import deskewed_points, nearest_cluster, scan_points, valid_mask
+from ros2_infer.core.objects import ObjectEstimator
+from ros2_infer.core.sensors import CameraInfo, LaserScan
+
+INC = 0.017493
+
+
+def _scan(ranges, stamp=0, time_increment=0.0, angle_min=0.0):
+    return LaserScan(stamp, 'base_scan', angle_min, INC, time_increment, 0.2, 0.12, 3.5,
+                     np.asarray(ranges, dtype=np.float32))
+
+
+def test_zero_inf_nan_and_out_of_range_are_no_return():
+    s = _scan([0.0, np.inf, np.nan, 0.05, 4.0, 1.0, 3.5, 0.13])
+    assert valid_mask(s).tolist() == [False] * 5 + [True, True, True]
+
+
+def test_points_use_the_scans_own_angles():
+    r = np.full(360, np.nan)
+    r[90] = 2.0
+    pts, idx = scan_points(_scan(r, angle_min=-0.1))
+    a = -0.1 + 90 * INC                 # not 90 degrees: Gazebo's increment is 0.017493 rad
+    assert idx.tolist() == [90]
+    assert np.allclose(pts[0], (2 * math.cos(a), 2 * math.sin(a)))
+
+
+def test_deskew_uses_time_increment_and_robot_motion():
+    # The robot drives +x at 1 m/s; a wall point straight ahead measured by the last beam.
+    r = np.full(360, np.nan)
+    r[359] = 1.0
+    s = _scan(r, stamp=0, time_increment=0.2 / 360)
+
+    def odom_at(t):
+        return np.array([t * 1e-9, 0.0, 0.0])
+
+    t_last = 359 * 0.2 / 360
+    raw = deskewed_points(s, np.zeros(3), odom_at, 0, deskew=False)
+    fixed = deskewed_points(s, np.zeros(3), odom_at, 0, deskew=True)
+    a = 359 * INC
+    assert np.allclose(raw[0], (math.cos(a), math.sin(a)))
+    assert np.allclose(fixed[0], (math.cos(a) + t_last, math.sin(a)), atol=1e-6)
+    # expressed at a later target stamp the point moves back by the distance driven
+    later = deskewed_points(s, np.zeros(3), odom_at, int(0.5e9), deskew=True)
+    assert np.allclose(later[0], fixed[0] - (0.5, 0.0), atol=1e-6)
+
+
+def test_nearest_cluster_prefers_the_object_in_front():
+    pts = np.array([[1.0, 0.0], [1.02, 0.03], [2.5, 0.0], [2.5, 0.1], [2.52, 0.05]])
+    c = nearest_cluster(pts, np.zeros(2), gap=0.12)
+    assert len(c) == 2 and np.all(c[:, 0] < 1.1)
+
+
+def _waffle_camera():
+    info = CameraInfo(640, 480, np.array([[530.47, 0, 320.5], [0, 530.47, 240.5], [0, 0, 1]]),
+                      np.zeros(5))
+    base_from_optical = make_matrix((0.076, 0.0, 0.103),
+                                    _rpy_quat(-1.5707963, 0.0, -1.5707963))
+    return PinholeCamera(info), np.linalg.inv(base_from_optical)
+
+
+def _rpy_quat(r, p, y):
+    cr, sr, cp, sp, cy, sy = (math.cos(r / 2), math.sin(r / 2), math.cos(p / 2),
+                              math.sin(p / 2), math.cos(y / 2), math.sin(y / 2))
+    return (sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy,
+            cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy)
+
+
+def _box_of(cam, cam_from_base, centre, radius, height):
+    corners = []
+    for dz in (0.0, height):
+        for dy in (-radius, radius):
+            p = cam_from_base @ np.array([centre[0], centre[1] + dy, dz, 1.0])
+            corners.append(p[:3])
+    uv, _ = cam.project(np.array(corners))
+    return np.array([uv[:, 0].min() + 0.5, uv[:, 1].min() + 0.5, uv[:, 0].max() + 0.5,
+                     uv[:, 1].max() + 0.5], np.float32)
+
+
+def test_pillar_centre_from_surface_hits_with_covariance():
+    cam, cam_from_base = _waffle_camera()
+    centre, radius = np.array([1.8, 0.3]), 0.15
+    origin = np.array([-0.064, 0.0])
+    angles = np.arange(360) * INC
+    # analytic ray-circle intersections from the lidar origin
+    d = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    oc = origin - centre
+    b = d @ oc
+    disc = b * b - (oc @ oc - radius ** 2)
+    hit = disc > 0
+    pts = origin + d[hit] * (-b[hit] - np.sqrt(disc[hit]))[:, None]
+    box = _box_of(cam, cam_from_base, centre, radius, 0.5)
+    dets = Detections(box[None], np.array([0.9], np.float32), np.array([0]), ['pillar'])
+    objs = ObjectEstimator().estimate(dets, cam, cam_from_base, pts, origin, 0.132)
+    assert len(objs) == 1 and objs[0].source == 'lidar'
+    assert np.linalg.norm(objs[0].position[:2] - centre) < 0.01
+    assert np.all(np.linalg.eigvalsh(objs[0].covariance) > 0)
+
+
+def test_object_below_the_scan_plane_falls_back_to_the_floor():
+    cam, cam_from_base = _waffle_camera()
+    centre = np.array([1.2, -0.2])
+    box = _box_of(cam, cam_from_base, centre - (0.14, 0.0), 0.18, 0.10)
+    dets = Detections(box[None], np.array([0.9], np.float32), np.array([0]), ['box'])
+    far_wall = np.array([[3.0, y] for y in np.linspace(-1, 1, 40)])
+    objs = ObjectEstimator().estimate(dets, cam, cam_from_base, far_wall, np.zeros(2), 0.132)
+    assert objs[0].source == 'floor'
+    err = np.linalg.norm(objs[0].position[:2] - centre)
+    sigma = math.sqrt(np.trace(objs[0].covariance[:2, :2]))
+    assert err < 0.1 and err < 3 * sigma
+    assert math.isclose(objs[0].position[2], 0.05)
+
+
+def test_quat_to_matrix_is_a_rotation():
+    r = quat_to_matrix(_rpy_quat(0.3, -0.2, 1.0))
+    assert np.allclose(r @ r.T, np.eye(3)) and math.isclose(np.linalg.det(r), 1.0)
+    assert np.allclose(se2_compose((0, 0, 0), (1, 2, 0.5)), (1, 2, 0.5))

@@ -1,0 +1,91 @@
+"""Localizer: covariance sanitising, odometry + late SLAM fusion, robust rejection."""
+
+import math
+
+import numpy as np
+
+from ros2_infer.core.geometry import se2_between, se2_compose
+from ros2_infer.core.localizer import Localizer, sanitize_covariance
+
+
+def test_amcl_zeros_nan_and_negative_variances_are_sanitised():
+    amcl = np.zeros((6, 6))
+    amcl[0, 0] = amcl[1, 1] = 0.0025
+    amcl[0, 1] = amcl[1, 0] = 0.0001
+    c = sanitize_covariance(amcl, (0.1, 0.1, 0.05), (0.01, 0.01, 0.01))
+    assert np.isclose(c[0, 0], 0.0025) and np.isclose(c[2, 2], 0.05 ** 2)
+    assert np.isclose(c[0, 1], 0.0001)
+    bad = np.full((6, 6), np.nan)
+    assert np.allclose(sanitize_covariance(bad, (0.1, 0.1, 0.05), (0.01,) * 3),
+                       np.diag([0.01, 0.01, 0.0025]))
+    neg = -np.eye(6)
+    assert np.all(np.linalg.eigvalsh(sanitize_covariance(neg, (0.1, 0.1, 0.05),
+                                                         (0.01,) * 3)) > 0)
+
+
+def _drive(n=400, dt=0.1):
+    """Drive a circle at 0.2 m/s; odometry with a 2 % scale error; noisy SLAM."""
+    rng = np.random.default_rng(3)
+    truth, odom = [np.zeros(3)], [np.zeros(3)]
+    for _ in range(n):
+        step = np.array([0.02, 0.0, 0.01])
+        truth.append(se2_compose(truth[-1], step))
+        odom.append(se2_compose(odom[-1], step * [1.02, 1.0, 1.01]))
+    slam = [t + np.r_[rng.normal(0, 0.05, 2), rng.normal(0, 0.02)] for t in truth]
+    return np.array(truth), np.array(odom), np.array(slam), dt
+
+
+def test_odometry_and_late_slam_beat_slam_alone():
+    truth, odom, slam, dt = _drive()
+    loc = Localizer()
+    cov = np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2])
+    loc.initialize(0, odom[0], slam[0], cov)
+    fused = []
+    for k in range(1, len(truth)):
+        stamp = int(k * dt * 1e9)
+        loc.keyframe_at(stamp, odom[k])
+        if k % 5 == 0 and k >= 2:      # SLAM of two keyframes ago, arriving late
+            j = k - 2
+            loc.add_pose_measurement(int(j * dt * 1e9), odom[j], slam[j], cov)
+        loc.update()
+        pose, pcov = loc.predict(odom[k], stamp)
+        assert np.all(np.linalg.eigvalsh(pcov) > 0)
+        fused.append(pose)
+    fused = np.array(fused)
+    err_f = np.sqrt(np.mean(np.sum((fused[:, :2] - truth[1:, :2]) ** 2, axis=1)))
+    err_s = np.sqrt(np.mean(np.sum((slam[1:, :2] - truth[1:, :2]) ** 2, axis=1)))
+    assert err_f < 0.7 * err_s
+    assert loc.stats['slam_accepted'] > 50
+
+
+def test_a_slam_jump_is_rejected_and_does_not_move_the_estimate():
+    truth, odom, slam, dt = _drive(n=120)
+    loc = Localizer()
+    cov = np.diag([0.03 ** 2, 0.03 ** 2, 0.01 ** 2])
+    loc.initialize(0, odom[0], truth[0], cov)
+    for k in range(1, 100):
+        loc.keyframe_at(int(k * dt * 1e9), odom[k])
+        if k % 5 == 0:
+            loc.add_pose_measurement(int(k * dt * 1e9), odom[k], truth[k], cov)
+        loc.update()
+    before, _ = loc.predict(odom[99], int(99 * dt * 1e9))
+    jumped = truth[99] + np.array([0.5, 0.0, 0.0])
+    accepted, d2 = loc.add_pose_measurement(int(99 * dt * 1e9), odom[99], jumped, cov)
+    loc.update()
+    after, _ = loc.predict(odom[99], int(99 * dt * 1e9))
+    assert not accepted and d2 > 25
+    assert np.linalg.norm(after[:2] - before[:2]) < 1e-6
+
+
+def test_landmark_range_bearing_factors_pull_the_pose():
+    loc = Localizer()
+    loc.initialize(0, np.zeros(3), np.array([0.1, 0.0, 0.0]),
+                   np.diag([0.2 ** 2, 0.2 ** 2, 0.01 ** 2]))
+    kf = loc.keyframes[0]
+    for ident, lm in ((1, (2.0, 0.0)), (2, (0.0, 2.0))):
+        loc.add_landmark(ident, np.array(lm), np.eye(2) * 1e-6)
+        rel = se2_between(np.zeros(3), np.array([*lm, 0.0]))
+        loc.add_landmark_observation(kf, ident, rel[:2], np.eye(2) * 0.01 ** 2)
+    loc.update([1, 2])
+    assert np.linalg.norm(loc.estimate(kf)[:2]) < 0.01
+    assert math.isclose(loc.estimate(kf)[2], 0.0, abs_tol=0.01)

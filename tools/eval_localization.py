@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""
+Produce the numbers of docs/localization.md: 5 seeds x 3 min in the simulated turtlebot3_world.
+
+Runs (cached by ``ros2_infer.training.simdata``): per seed a localisation run (AMCL style,
+camera 10 Hz JPEG) and a *different* mapping run of the same layout (same seed, slam_toolbox
+style, camera 5 Hz: other SLAM errors, other image stamps); a kidnap run; a 20-minute run for
+the cost benchmark. Every configuration replays the bag in arrival order through the same
+pipeline; metrics are computed from the poses as published online.
+
+    PYTHONPATH=. python tools/eval_localization.py --out eval_loc [--seeds 1 2 3 4 5]
+"""
+
+import argparse
+import copy
+import json
+import logging
+import math
+from pathlib import Path
+import sys
+import time
+
+import numpy as np
+
+from ros2_infer.core.landmark_map import Landmark, load_landmark_map, save_landmark_map
+from ros2_infer.core.pipeline import FusionPipeline, PipelineConfig
+from ros2_infer.replay import metrics as M
+from ros2_infer.replay.runner import replay
+from ros2_infer.training.simdata import simulate_runs
+
+SEC = 1_000_000_000
+LOC_EXTRA = ['--compressed']
+MAP_EXTRA = ['--compressed', '--slam-style', 'slam_toolbox']
+
+
+def model_spec() -> str | None:
+    path = Path(__file__).resolve().parents[1] / 'ros2_infer' / 'models' / 'tinydet.yaml'
+    return str(path) if path.is_file() else None
+
+
+def run(bag, *, known=None, sigma=0.03, landmarks=True, detections='ground-truth',
+        message_filter=None, window=None, stop_ns=None):
+    config = PipelineConfig(deskew=False, use_landmarks=landmarks)
+    if window:
+        config.localizer.window = window
+    pipe = FusionPipeline(config, known_map=known, known_map_sigma=sigma)
+    streams = replay(bag, pipe, detections=detections, model_spec=model_spec(),
+                     message_filter=message_filter, stop_ns=stop_ns)
+    return pipe, streams
+
+
+def perturbed(landmarks, sigma, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for lm in landmarks:
+        dx, dy = rng.normal(0.0, sigma, 2)
+        out.append(Landmark(lm.id, lm.class_name, (lm.position[0] + dx, lm.position[1] + dy,
+                                                   lm.position[2]), lm.size, lm.yaw))
+    return out
+
+
+def ate(stream, gt):
+    a = M.ate(stream, gt)
+    return {'ate': a['ate_rmse_m'], 'yaw': a['yaw_rmse_deg'], 'max': a['max_m']}
+
+
+def seed_table(seed, out_dir, detections):
+    loc_bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
+                            extra=LOC_EXTRA)[0]
+    map_bag = simulate_runs([seed], duration=180, camera_rate=5, randomize=False,
+                            extra=MAP_EXTRA)[0]
+    gt, objs = M.ground_truth(loc_bag)
+    row = {}
+    pipe, s = run(loc_bag, landmarks=False, detections=detections)
+    row['odometry'] = ate(M.odometry_in_map(s.odom, gt), gt)
+    row['slam'] = ate(s.slam, gt)
+    row['slam_plus_odometry'] = ate(s.slam_odom, gt)
+    row['fusion_slam_odometry'] = ate(s.fused, gt)
+    pipe, s = run(loc_bag, detections=detections)
+    row['fusion_online_map'] = ate(s.fused, gt)
+    errs = M.object_errors(pipe.landmarks(), objs)
+    row['object_map_median_m'] = float(np.median(errs)) if errs else None
+    row['object_map_n'] = len(errs)
+    row['cost_ms'] = timing(s)
+    # The real workflow: a mapping run of the same layout, --save-map, then localisation.
+    mpipe, _ = run(map_bag, detections=detections)
+    map_file = out_dir / f'map_seed{seed}_{detections}.yaml'
+    save_landmark_map(map_file, mpipe.landmarks())
+    mgt_objs = M.ground_truth(map_bag)[1]
+    merrs = M.object_errors(mpipe.landmarks(), mgt_objs)
+    row['saved_map_median_m'] = float(np.median(merrs)) if merrs else None
+    _, s = run(loc_bag, known=load_landmark_map(map_file)[1], sigma=0.03,
+               detections=detections)
+    row['fusion_saved_map'] = ate(s.fused, gt)
+    truth = load_landmark_map(Path(loc_bag).parent / 'landmarks.yaml')[1]
+    _, s = run(loc_bag, known=perturbed(truth, 0.05, seed), sigma=0.05, detections=detections)
+    row['fusion_perturbed_map'] = ate(s.fused, gt)
+    return row
+
+
+def timing(streams):
+    t = np.array([ms for _, ms in streams.timings_ms])
+    return {'median': float(np.median(t)), 'p99': float(np.percentile(t, 99)),
+            'max': float(t.max()), 'events': int(t.size)}
+
+
+def header_ns(msg):
+    h = getattr(msg, 'header', None)
+    if h is None and hasattr(msg, 'transforms') and msg.transforms:
+        h = msg.transforms[0].header
+    return None if h is None else h.stamp.sec * SEC + h.stamp.nanosec
+
+
+def steady(e, t0, t1):
+    m = (e[:, 0] >= t0) & (e[:, 0] < t1)
+    return np.hypot(e[m, 1], e[m, 2])
+
+
+def recovery_time(e, t_back, threshold):
+    """Seconds after ``t_back`` until the error stays below ``threshold`` for 2 s."""
+    d = np.hypot(e[:, 1], e[:, 2])
+    t = e[:, 0]
+    for i in np.nonzero(t >= t_back)[0]:
+        window = (t >= t[i]) & (t < t[i] + 2.0)
+        if np.all(d[window] <= threshold):
+            return float(t[i] - t_back)
+    return None
+
+
+def faults(seed, detections, out_dir):
+    loc_bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
+                            extra=LOC_EXTRA)[0]
+    gt, _ = M.ground_truth(loc_bag)
+    truth = load_landmark_map(Path(loc_bag).parent / 'landmarks.yaml')[1]
+    map_file = out_dir / f'map_seed{seed}_{detections}.yaml'
+    known = load_landmark_map(map_file)[1] if map_file.is_file() else truth
+    res = {}
+    _, base = run(loc_bag, known=known, detections=detections)
+    eb = M.errors(base.fused, gt)
+    t0, t1 = 60.0, 70.0
+    slam_topics = ('/amcl_pose', '/pose')
+    camera_topics = ('/camera/image_raw', '/camera/image_raw/compressed',
+                     '/camera/camera_info', '/ground_truth/detections')
+
+    def dropout(topic, log_ns, msg):
+        st = header_ns(msg)
+        if st is None or not t0 * SEC <= st < t1 * SEC:
+            return msg
+        if topic in slam_topics or topic in camera_topics:
+            return None
+        if topic == '/tf':
+            kept = [t for t in msg.transforms if t.header.frame_id != 'map']
+            if len(kept) != len(msg.transforms):
+                msg = copy.copy(msg)
+                msg.transforms = kept
+        return msg
+
+    _, s = run(loc_bag, known=known, detections=detections, message_filter=dropout)
+    e = M.errors(s.fused, gt)
+    before = steady(eb, 30, 60)
+    during = steady(e, t0, t1 + 0.5)
+    thr = max(2.0 * float(np.median(before)), 0.03)
+    res['dropout'] = {'window_s': [t0, t1], 'max_error_during_m': float(during.max()),
+                      'steady_median_before_m': float(np.median(before)),
+                      'recovery_threshold_m': thr,
+                      'recovery_s': recovery_time(e, t1, thr),
+                      'max_error_after_m': float(steady(e, t1, t1 + 10).max())}
+    j0, j1 = 80.0, 110.0
+
+    def jump(topic, log_ns, msg):
+        st = header_ns(msg)
+        if st is None or not j0 * SEC <= st < j1 * SEC:
+            return msg
+        # A re-localisation jump of the SLAM stream: +0.5 m, decaying with tau = 15 s.
+        offset = 0.5 * math.exp(-(st / SEC - j0) / 15.0)
+        if topic in slam_topics:
+            msg = copy.deepcopy(msg)
+            msg.pose.pose.position.x += offset
+        elif topic == '/tf' and any(t.header.frame_id == 'map' for t in msg.transforms):
+            msg = copy.deepcopy(msg)
+            for t in msg.transforms:
+                if t.header.frame_id == 'map':
+                    t.transform.translation.x += offset
+        return msg
+
+    _, s = run(loc_bag, known=known, detections=detections, message_filter=jump)
+    e = M.errors(s.fused, gt)
+    eb_w = steady(eb, j0, j1 + 5)
+    ej_w = steady(e, j0, j1 + 5)
+    res['slam_jump'] = {'offset_m': 0.5, 'window_s': [j0, j1],
+                        'max_error_m': float(ej_w.max()),
+                        'max_error_without_jump_m': float(eb_w.max()),
+                        'spike_m': float(ej_w.max() - eb_w.max())}
+    kid_bag = simulate_runs([seed], duration=120, camera_rate=10, randomize=False,
+                            extra=['--compressed', '--kidnap-time', '60'])[0]
+    kgt, _ = M.ground_truth(kid_bag)
+    _, s = run(kid_bag, known=known, detections=detections)
+    e = M.errors(s.fused, kgt)
+    res['kidnap'] = {'kidnap_s': 60.0, 'accepted_after_s': recovery_time(e, 60.0, 0.15),
+                     'max_error_after_10s_m': float(steady(e, 70, 120).max()),
+                     'relocalized': s.stats['faults'].get('relocalized', 0)}
+    return res
+
+
+def cost():
+    bag = simulate_runs([11], duration=1200, camera_rate=5, randomize=False,
+                        extra=['--width', '320', '--height', '240', '--compressed'])[0]
+    gt, _ = M.ground_truth(bag)
+    _, s = run(bag)
+    t = np.array([ms for _, ms in s.timings_ms])
+    kinds = {}
+    for k, ms in s.timings_ms:
+        kinds.setdefault(k, []).append(ms)
+    per_kind = {k: {'median': float(np.median(v)), 'p99': float(np.percentile(v, 99)),
+                    'n': len(v)} for k, v in kinds.items()}
+    n = len(t)
+    quarters = [{'median': float(np.median(q)), 'p99': float(np.percentile(q, 99))}
+                for q in np.array_split(t, 4)]
+    return {'duration_s': 1200, 'events': n, 'median_ms': float(np.median(t)),
+            'p99_ms': float(np.percentile(t, 99)), 'max_ms': float(t.max()),
+            'per_kind': per_kind, 'per_5_min': quarters, 'fusion': ate(s.fused, gt),
+            'slam': ate(s.slam, gt)}
+
+
+def markdown(results) -> str:
+    """Render the per-seed tables of results.json as Markdown."""
+    cols = [('odometry', 'odometry'), ('slam', 'SLAM'), ('slam_plus_odometry', 'SLAM+odom'),
+            ('fusion_slam_odometry', 'fusion, no landmarks'),
+            ('fusion_online_map', 'fusion, online map'),
+            ('fusion_saved_map', 'fusion, map of another run'),
+            ('fusion_perturbed_map', 'fusion, true map + 5 cm')]
+    lines = []
+    for det in ('ground-truth', 'model'):
+        if det not in results:
+            continue
+        rows = results[det]
+        lines += [f'ATE RMSE in cm (yaw RMSE in deg), detections: {det}', '',
+                  '| seed | ' + ' | '.join(c[1] for c in cols) + ' | object map median |',
+                  '|---' * (len(cols) + 2) + '|']
+        for seed, row in rows.items():
+            cells = [f"{100 * row[k]['ate']:.1f} ({row[k]['yaw']:.2f})" for k, _ in cols]
+            lines.append(f'| {seed} | ' + ' | '.join(cells)
+                         + f" | {100 * row['object_map_median_m']:.1f} |")
+        worst = [f"**{100 * max(r[k]['ate'] for r in rows.values()):.1f}**" for k, _ in cols]
+        worst_obj = max(r['object_map_median_m'] for r in rows.values())
+        lines.append('| worst | ' + ' | '.join(worst) + f' | **{100 * worst_obj:.1f}** |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument('--out', default='eval_loc')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3, 4, 5])
+    parser.add_argument('--detections', nargs='+', default=['ground-truth', 'model'])
+    parser.add_argument('--skip', nargs='*', default=[], choices=['faults', 'cost', 'seeds'])
+    parser.add_argument('--tables', default=None, help='only render tables.md of RESULTS.json')
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    if args.tables:
+        print(markdown(json.loads(Path(args.tables).read_text())))
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    dets = [d for d in args.detections if d != 'model' or model_spec()]
+    if 'model' in args.detections and 'model' not in dets:
+        print('no bundled tinydet: model-detection rows skipped', file=sys.stderr)
+    start = time.time()
+    if 'seeds' not in args.skip:
+        for d in dets:
+            results[d] = {}
+            for seed in args.seeds:
+                results[d][seed] = seed_table(seed, out, d)
+                print(d, seed, json.dumps(results[d][seed]), flush=True)
+    if 'faults' not in args.skip:
+        results['faults'] = faults(args.seeds[0], dets[0], out)
+        print(json.dumps(results['faults']), flush=True)
+    if 'cost' not in args.skip:
+        results['cost'] = cost()
+        print(json.dumps(results['cost']), flush=True)
+    results['wall_s'] = time.time() - start
+    (out / 'results.json').write_text(json.dumps(results, indent=2,
+                                                 default=lambda o: None))
+    (out / 'tables.md').write_text(markdown(results))
+    print(f'wrote {out / "results.json"} and tables.md in {results["wall_s"]:.0f} s')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
