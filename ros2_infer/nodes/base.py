@@ -21,8 +21,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from ros2_infer.core.errors import Ros2InferError
 from ros2_infer.core.model import load_model, Model
-from ros2_infer.models import resolve_model_spec
 from ros2_infer.core.spec import load_spec, ModelSpec
+from ros2_infer.models import resolve_model_spec
 from ros2_infer.nodes.params import COMMON_PARAMS, Param
 from ros2_infer.nodes.stats import diagnostic_array, NodeStats
 from ros2_infer.nodes.worker import FrameWorker
