@@ -124,7 +124,7 @@ def train_detector_model(args) -> str:
         'flops_per_frame': flops, 'input': '320x240 letterbox', 'train_seeds': seeds,
         'eval_seeds': args.eval_seeds, 'fixed_eval': FIXED_EVAL, 'protocol': protocol,
         'train_seconds': train_seconds, 'total_seconds': time.monotonic() - started,
-        'files_mb': {s.model_path.name: round(s.model_path.stat().st_size / 1e6, 3)
+        'files_mb': {s.model_path.name: f'{s.model_path.stat().st_size / 1e6:.2f}'
                      for s in specs},
         'metrics': metrics, 'history': history,
     }
@@ -193,7 +193,7 @@ def train_depth_model(args) -> str:
         'output': 'metric z-depth (m) at 80x60, resized to the camera image',
         'train_seeds': seeds, 'eval_seeds': args.eval_seeds,
         'train_seconds': history[-1]['seconds'], 'total_seconds': time.monotonic() - started,
-        'files_mb': {s.model_path.name: round(s.model_path.stat().st_size / 1e6, 3)
+        'files_mb': {s.model_path.name: f'{s.model_path.stat().st_size / 1e6:.2f}'
                      for s in specs},
         'metrics': metrics, 'history': history,
     }
