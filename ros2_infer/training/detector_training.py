@@ -174,7 +174,7 @@ def train_detector(train: Sequence[LabelledImage], *, num_classes: int, input_sp
             scheduler.step()
             step += 1
             batches += 1
-            sums['loss'] += float(loss)
+            sums['loss'] += float(loss.detach())
             for key, value in parts.items():
                 sums[key] += value
         record = {k: v / max(1, batches) for k, v in sums.items()}
