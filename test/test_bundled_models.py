@@ -7,7 +7,6 @@ when they were trained.
 
 import json
 
-import numpy as np
 import pytest
 from ros2_infer.core.model import load_model
 from ros2_infer.core.spec import load_spec
