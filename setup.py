@@ -62,6 +62,7 @@ setup(
             'ros2-infer = ros2_infer.cli.main:main',
             'detector_node = ros2_infer.nodes.detector_node:main',
             'depth_node = ros2_infer.nodes.depth_node:main',
+            'localizer_node = ros2_infer.nodes.localizer_node:main',
             'perception_node = ros2_infer.nodes.perception:perception_main',
         ],
     },

@@ -1,11 +1,12 @@
 """
 Bring up the ros2_infer perception nodes for a TurtleBot3 (Gazebo or the real robot).
 
-``ros2 launch ros2_infer perception.launch.py`` starts the ``detector`` and ``depth`` lifecycle
-nodes, remapped to the TurtleBot3 topic names (relative, so ``namespace`` works), and drives
-each through configure -> activate itself: launch_ros has no lifecycle autostart in Humble or
-Jazzy. A node whose configure fails (e.g. ``model.spec`` unset) stays unconfigured and says why.
-Burger has no camera, so with ``robot_model:=burger`` the camera nodes stay off.
+``ros2 launch ros2_infer perception.launch.py`` starts the ``detector``, ``depth`` and
+``localizer`` lifecycle nodes, remapped to the TurtleBot3 topic names (relative, so
+``namespace`` works), and drives each through configure -> activate itself: launch_ros has no
+lifecycle autostart in Humble or Jazzy. A node whose configure fails (e.g. ``model.spec``
+unset) stays unconfigured and says why. Burger has no camera, so with ``robot_model:=burger``
+the camera nodes stay off; the localizer then runs on odometry, the SLAM input and the scan.
 """
 
 import os
@@ -28,13 +29,19 @@ CAMERALESS_MODELS = ('burger',)
 # Default topic names of turtlebot3_gazebo / turtlebot3_bringup, written relative.
 TF_REMAPS = [('/tf', 'tf'), ('/tf_static', 'tf_static')]
 NODES = (
-    # (node name, executable, switch argument, model override argument, remappings)
-    ('detector', 'detector_node', 'use_detector', 'detector_model',
+    # (node name, executable, switch argument, model override argument, needs a camera,
+    #  remappings)
+    ('detector', 'detector_node', 'use_detector', 'detector_model', True,
      [('image', 'camera/image_raw'), ('image/compressed', 'camera/image_raw/compressed')]),
-    ('depth', 'depth_node', 'use_depth', 'depth_model',
+    ('depth', 'depth_node', 'use_depth', 'depth_model', True,
      [('image', 'camera/image_raw'), ('camera_info', 'camera/camera_info'), ('scan', 'scan')]
      + TF_REMAPS),
+    # The localizer's slam_pose input is slam_toolbox's 'pose' (used with slam_input:=pose).
+    ('localizer', 'localizer_node', 'use_localizer', '', False,
+     [('detections', 'detections'), ('camera_info', 'camera/camera_info'), ('scan', 'scan'),
+      ('odom', 'odom'), ('amcl_pose', 'amcl_pose'), ('slam_pose', 'pose')] + TF_REMAPS),
 )
+SLAM_INPUTS = ('amcl_pose', 'pose', 'tf')
 
 
 def _true(text: str) -> bool:
@@ -56,6 +63,14 @@ def _lifecycle_startup(node: LifecycleNode) -> list:
     ]
 
 
+def localizer_remappings(remappings: list, slam_input: str) -> list:
+    """Return the localizer's remappings for ``slam_input``."""
+    if slam_input == 'pose':
+        # slam_toolbox already publishes 'pose': move the fused pose out of its way.
+        return remappings + [('pose', 'localizer/pose')]
+    return list(remappings)
+
+
 def launch_setup(context: LaunchContext) -> list:
     """Create the enabled nodes (values are known here, so no PythonExpression/eval)."""
     namespace = LaunchConfiguration('namespace').perform(context)
@@ -64,23 +79,29 @@ def launch_setup(context: LaunchContext) -> list:
     log_level = LaunchConfiguration('log_level')
     device = LaunchConfiguration('device').perform(context)
     compressed = LaunchConfiguration('compressed').perform(context)
+    slam_input = LaunchConfiguration('slam_input').perform(context)
     has_camera = robot_model not in CAMERALESS_MODELS
     actions = []
-    for name, executable, switch, model_argument, remappings in NODES:
+    if slam_input and slam_input not in SLAM_INPUTS:
+        raise ValueError(f'slam_input must be one of {SLAM_INPUTS} or empty, got {slam_input!r}')
+    for name, executable, switch, model_argument, needs_camera, remappings in NODES:
         if not _true(LaunchConfiguration(switch).perform(context)):
             continue
-        if not has_camera:
+        if needs_camera and not has_camera:
             actions.append(LogInfo(msg=f'ros2_infer: robot_model {robot_model!r} has no camera: '
                                        f'{name} stays off'))
             continue
         overrides = {}
-        model = LaunchConfiguration(model_argument).perform(context)
+        model = LaunchConfiguration(model_argument).perform(context) if model_argument else ''
         if model:
             overrides['model.spec'] = model
-        if device:
+        if device and name != 'localizer':
             overrides['model.device'] = device
         if name == 'detector' and compressed:
             overrides['input.compressed'] = _true(compressed)
+        if name == 'localizer' and slam_input:
+            overrides['slam.input'] = slam_input
+            remappings = localizer_remappings(remappings, slam_input)
         node = LifecycleNode(
             package='ros2_infer', executable=executable, name=name, namespace=namespace,
             output='screen', parameters=[ParameterFile(params_file, allow_substs=True),
@@ -115,6 +136,16 @@ def generate_launch_description() -> LaunchDescription:
                               description='Start the 2D detector node.'),
         DeclareLaunchArgument('use_depth', default_value='true',
                               description='Start the monocular depth node.'),
+        DeclareLaunchArgument('use_localizer', default_value='true',
+                              description='Start the localizer (objects and landmarks in the '
+                                          'map, fused pose); without the detector it runs on '
+                                          'odometry, the SLAM input and the scan.'),
+        DeclareLaunchArgument('slam_input', default_value='',
+                              description='Localizer SLAM input: amcl_pose (AMCL), pose '
+                                          '(slam_toolbox localization; the fused pose then goes '
+                                          'to localizer/pose) or tf (map->odom: Cartographer, '
+                                          "slam_toolbox mapping); empty: the params file's "
+                                          'slam.input.'),
         DeclareLaunchArgument('detector_model', default_value='',
                               description="Detector model spec YAML; empty: the params file's "
                                           'detector model.spec.'),

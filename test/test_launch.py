@@ -3,7 +3,7 @@ perception.launch.py: its description, and a launch_pytest run against fake sens
 
 Skipped where rclpy is absent. The integration test starts the installed launch file (as
 ``colcon test`` does), feeds camera images, camera_info, scans, odometry and TF from a probe
-node, and waits for detections and depth stamped with the inputs' stamps.
+node, and waits for detections, depth and the fused pose stamped with the inputs' stamps.
 """
 
 import importlib.util
@@ -17,7 +17,8 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 launch_pytest = pytest.importorskip('launch_pytest')
 
-from geometry_msgs.msg import TransformStamped  # noqa: E402, I100 (after the skip)
+from geometry_msgs.msg import (  # noqa: E402, I100 (after the skip)
+    PoseWithCovarianceStamped, TransformStamped)
 from launch import LaunchContext, LaunchDescription  # noqa: E402
 from launch.actions import (  # noqa: E402
     DeclareLaunchArgument, IncludeLaunchDescription, LogInfo, RegisterEventHandler)
@@ -47,7 +48,8 @@ def setup_actions(module, **arguments):
     context = LaunchContext()
     values = {'namespace': '', 'params_file': '/tmp/perception.yaml', 'log_level': 'info',
               'robot_model': 'waffle_pi', 'use_detector': 'true', 'use_depth': 'true',
-              'detector_model': '', 'depth_model': '', 'device': '', 'compressed': ''}
+              'detector_model': '', 'depth_model': '', 'device': '', 'compressed': '',
+              'use_localizer': 'true', 'slam_input': ''}
     values.update(arguments)
     context.launch_configurations.update(values)
     return module.launch_setup(context)
@@ -63,26 +65,48 @@ def test_every_argument_is_described():
     arguments = [a for a in description.entities if isinstance(a, DeclareLaunchArgument)]
     names = {a.name for a in arguments}
     assert {'namespace', 'params_file', 'use_sim_time', 'log_level', 'robot_model',
-            'use_detector', 'use_depth', 'detector_model', 'depth_model'} <= names
+            'use_detector', 'use_depth', 'use_localizer', 'slam_input', 'detector_model',
+            'depth_model'} <= names
     assert all(a.description and a.description != 'no description given' for a in arguments)
 
 
-def test_waffle_pi_starts_both_lifecycle_nodes_with_transitions():
+def lifecycle_nodes(actions):
+    return [a for a in actions if isinstance(a, LifecycleNode)]
+
+
+def test_waffle_pi_starts_three_lifecycle_nodes_with_transitions():
     actions = setup_actions(load_launch_module())
-    nodes = [a for a in actions if isinstance(a, LifecycleNode)]
+    nodes = lifecycle_nodes(actions)
     handlers = [a for a in actions if isinstance(a, RegisterEventHandler)]
-    assert len(nodes) == 2 and len(handlers) == 4  # configure on start, activate on inactive
+    assert len(nodes) == 3 and len(handlers) == 6  # configure on start, activate on inactive
 
 
-def test_burger_has_no_camera_so_camera_nodes_stay_off():
+def test_burger_has_no_camera_so_only_the_localizer_runs():
     actions = setup_actions(load_launch_module(), robot_model='burger')
-    assert not any(isinstance(a, LifecycleNode) for a in actions)
-    assert any(isinstance(a, LogInfo) for a in actions)
+    assert len(lifecycle_nodes(actions)) == 1  # the localizer: odom + SLAM + scan
+    assert len([a for a in actions if isinstance(a, LogInfo)]) == 2
 
 
 def test_switches_turn_nodes_off():
-    actions = setup_actions(load_launch_module(), use_depth='false')
-    assert len([a for a in actions if isinstance(a, LifecycleNode)]) == 1
+    module = load_launch_module()
+    assert len(lifecycle_nodes(setup_actions(module, use_depth='false'))) == 2
+    # Without the detector the localizer still runs (odometry + SLAM + scan).
+    assert len(lifecycle_nodes(setup_actions(module, use_detector='false',
+                                             use_depth='false'))) == 1
+    assert len(lifecycle_nodes(setup_actions(module, use_localizer='false'))) == 2
+
+
+def test_localizer_remappings_follow_the_slam_input():
+    module = load_launch_module()
+    base = next(n for n in module.NODES if n[0] == 'localizer')[5]
+    names = dict(base)
+    assert names['camera_info'] == 'camera/camera_info' and names['amcl_pose'] == 'amcl_pose'
+    assert names['slam_pose'] == 'pose' and names['odom'] == 'odom'
+    assert all(not target.startswith('/') for _, target in base)  # namespace works
+    assert ('pose', 'localizer/pose') in module.localizer_remappings(base, 'pose')
+    assert module.localizer_remappings(base, 'tf') == base
+    with pytest.raises(ValueError):
+        setup_actions(module, slam_input='gps')
 
 
 # ---- integration ---------------------------------------------------------------------------
@@ -132,9 +156,11 @@ class FakeTurtleBot:
         latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.tf_static = n.create_publisher(TFMessage, 'tf_static', latched)
-        self.detections, self.depth = [], []
+        self.amcl = n.create_publisher(PoseWithCovarianceStamped, 'amcl_pose', latched)
+        self.detections, self.depth, self.pose = [], [], []
         n.create_subscription(Detection2DArray, 'detections', self.detections.append, 10)
         n.create_subscription(Image, 'depth', self.depth.append, 10)
+        n.create_subscription(PoseWithCovarianceStamped, 'pose', self.pose.append, 10)
         self.tf_static.publish(TFMessage(transforms=[
             transform(0, 'base_footprint', 'base_scan', (-0.064, 0.0, 0.132), (0, 0, 0, 1)),
             transform(0, 'base_footprint', 'camera_rgb_optical_frame', (0.076, 0.0, 0.103),
@@ -155,6 +181,11 @@ class FakeTurtleBot:
         odom.child_frame_id = 'base_footprint'
         odom.pose.pose.orientation.w = 1.0
         self.odom.publish(odom)
+        amcl = PoseWithCovarianceStamped()
+        amcl.header = conv.make_header(None, ns, 'map')
+        amcl.pose.pose.position.x = 1.0
+        amcl.pose.pose.orientation.w = 1.0
+        self.amcl.publish(amcl)
         camera = CameraInfo(640, 480, np.array([[530.5, 0, 320.5], [0, 530.5, 240.5],
                                                 [0, 0, 1]]), np.zeros(5))
         header = conv.make_header(None, ns, 'camera_rgb_optical_frame')
@@ -179,21 +210,25 @@ def wall_scan():
 
 
 @pytest.mark.launch(fixture=perception)
-def test_launch_feeds_sensors_and_gets_detections_and_depth():
+def test_launch_feeds_sensors_and_gets_detections_depth_and_pose():
     rclpy.init()
     robot = FakeTurtleBot()
     try:
         pixels = np.full((480, 640, 3), 128, np.uint8)
         sent = set()
         deadline = time.monotonic() + 90.0  # model loading and lifecycle start-up included
-        while time.monotonic() < deadline and not (robot.detections and robot.depth):
+        while time.monotonic() < deadline and not (robot.detections and robot.depth
+                                                   and robot.pose):
             ns = time.time_ns()
             sent.add(ns)
             robot.publish_frame(ns, pixels)
             time.sleep(0.2)
         assert robot.detections, 'no detections: did configure/activate run?'
         assert robot.depth, 'no depth image'
-        for msg in (robot.detections[0], robot.depth[0]):
+        assert robot.pose, 'no fused pose from the localizer (odom + amcl_pose)'
+        assert robot.pose[0].header.frame_id == 'map'
+        assert robot.pose[0].pose.pose.position.x == pytest.approx(1.0, abs=0.05)
+        for msg in (robot.detections[0], robot.depth[0], robot.pose[0]):
             assert msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec in sent
         assert robot.depth[0].encoding == '32FC1'
     finally:

@@ -183,6 +183,7 @@ def test_every_parameter_is_documented_and_in_the_params_file():
 
     import yaml
 
+    from ros2_infer.nodes.localizer_support import LOCALIZER_PARAMS
     from ros2_infer.nodes.params import DEPTH_PARAMS, DETECTOR_PARAMS
 
     root = Path(__file__).resolve().parents[1]
@@ -196,6 +197,15 @@ def test_every_parameter_is_documented_and_in_the_params_file():
         if param.name != 'autostart':
             assert param.name in in_file or param.name in ('model.half',), param.name
         assert param.check(param.default) is None
+    # The localizer: every parameter documented, and in its own section of the params file
+    # (or the shared one) with a value it accepts.
+    localizer = dict(config['/**']['ros__parameters'],
+                     **config['/**/localizer']['ros__parameters'])
+    for param in LOCALIZER_PARAMS:
+        assert f'| `{param.name}` |' in doc, param.name
+        if param.name != 'autostart':
+            assert param.name in localizer, param.name
+            assert param.check(localizer[param.name]) is None, param.name
     # The shipped params file runs the bundled models, and they exist.
     from ros2_infer.models import resolve_model_spec
 

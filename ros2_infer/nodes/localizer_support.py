@@ -1,0 +1,245 @@
+"""
+What the ``localizer`` node needs besides rclpy: parameters, core config, outputs (no ROS).
+
+Kept apart from the node so that it is tested without ROS: the parameter table, the
+:class:`~ros2_infer.core.pipeline.PipelineConfig` built from it, the SLAM input choices, the
+fused pose / map->odom / map objects / landmarks turned into the conversions' types, and
+:class:`FaultReporter`, which turns the core's fault counters into one throttled warning per
+kind. The core has no such hooks itself, so they live here (``ros2_infer.core`` is not edited).
+"""
+
+from dataclasses import replace
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ros2_infer.conversions.structures import Object3D
+from ros2_infer.core.geometry import yaw_to_quat
+from ros2_infer.core.landmark_map import Landmark
+from ros2_infer.core.pipeline import FusedPose, MapObject, PipelineConfig, SEC
+from ros2_infer.core.sensors import PoseStamped, Transform
+from ros2_infer.nodes.params import Param
+
+# slam.input -> the core's SLAM style (it picks the default covariance of the source).
+SLAM_INPUTS: Dict[str, str] = {'amcl_pose': 'amcl', 'pose': 'slam_toolbox',
+                               'tf': 'cartographer'}
+POSE_TYPES = ('PoseWithCovarianceStamped', 'PoseStamped')
+
+LOCALIZER_PARAMS: Tuple[Param, ...] = (
+    Param('frames.map', 'map', 'Map frame: frame of objects, landmarks and the fused pose.',
+          read_only=True),
+    Param('frames.odom', 'odom', 'Odometry frame (nav_msgs/Odometry header.frame_id).',
+          read_only=True),
+    Param('frames.base', 'base_footprint', 'Robot base frame (Odometry child_frame_id).',
+          read_only=True),
+    Param('camera_frame', '', 'Optical frame of the camera (z forward) used for the camera '
+          "mount TF. Empty: the camera_info's frame_id. Jazzy Gazebo stamps "
+          "'camera_rgb_frame' (x forward): set 'camera_rgb_optical_frame' there.",
+          read_only=True),
+    Param('slam.input', 'amcl_pose', 'Where the SLAM/localization pose comes from: '
+          "'amcl_pose' (PoseWithCovarianceStamped, transient local: AMCL), 'pose' "
+          '(PoseStamped or PoseWithCovarianceStamped, see slam.pose_type: slam_toolbox '
+          "localization) or 'tf' (map->odom on /tf: Cartographer, slam_toolbox mapping).",
+          read_only=True, choices=tuple(SLAM_INPUTS)),
+    Param('slam.pose_type', 'PoseWithCovarianceStamped', "Message type of 'pose' when "
+          "slam.input is 'pose'.", read_only=True, choices=POSE_TYPES),
+    Param('slam.use', True, 'Fuse SLAM poses after the first one (false: the first SLAM '
+          'pose only initialises, then odometry + landmarks).'),
+    Param('slam.gate', 25.0, 'Mahalanobis^2 gate of a SLAM pose (3 dof): larger ones are '
+          'rejected (and, if persistent, trigger relocalisation).', low=1.0, high=1000.0),
+    Param('slam.inflate', 1.6, 'Factor on the SLAM covariance (its error is correlated in '
+          'time).', low=1.0, high=100.0),
+    Param('slam.min_sigma_xy', 0.03, 'Floor (m) of the SLAM x/y standard deviation (AMCL '
+          'may report tiny or zero covariance).', low=0.001, high=10.0),
+    Param('slam.min_sigma_yaw', 0.015, 'Floor (rad) of the SLAM yaw standard deviation.',
+          low=0.0005, high=3.0),
+    Param('map.mode', 'online', "'online': build the landmark map while running; 'known': "
+          'localise against map.known_file (no new landmarks).', read_only=True,
+          choices=('online', 'known')),
+    Param('map.known_file', '', 'Landmark-map YAML loaded at configure when map.mode is '
+          "'known'.", read_only=True),
+    Param('map.known_sigma', 0.03, 'Standard deviation (m) of the known landmarks.',
+          read_only=True, low=0.001, high=10.0),
+    Param('map.save_file', '', 'Where the landmark map is saved on cleanup/shutdown; '
+          'empty: not saved.', read_only=True),
+    Param('landmarks.use', True, 'Use landmark observations as factors of the pose.'),
+    Param('landmarks.period', 1.0, "Seconds between 'landmarks' MarkerArray messages.",
+          read_only=True, low=0.1, high=60.0),
+    Param('objects.min_score', 0.4, 'Detections below this score are ignored.',
+          low=0.0, high=1.0),
+    Param('fusion.max_scan_age', 0.25, 'Largest |scan stamp - image stamp| (s) of the scan '
+          'used for an image.', low=0.0, high=5.0),
+    Param('fusion.max_wait', 1.0, 'Seconds a measurement may wait for odometry to cover '
+          'its stamp.', low=0.0, high=30.0),
+    Param('fusion.deskew', True, 'Deskew scans with odometry.'),
+    Param('fusion.time_jump', 1.0, 'A backwards odometry jump larger than this (s) resets '
+          'the fusion (bag loop, simulation reset).', low=0.01, high=3600.0),
+    Param('publish_map_to_odom', False, 'Broadcast the fused map->odom on /tf. Off by default: '
+          "it would fight the SLAM node's own map->odom. Not allowed with slam.input 'tf'.",
+          read_only=True),
+    Param('diagnostics.period', 1.0, 'Seconds between /diagnostics messages.',
+          read_only=True, low=0.1, high=60.0),
+    Param('autostart', False, 'Configure and activate by itself (ros2 run, perception_node); '
+          'the launch file drives the lifecycle transitions instead.', read_only=True),
+)
+
+# Parameters that may change while the node runs (applied to the live core config).
+LIVE_PARAMS = ('slam.use', 'slam.gate', 'slam.inflate', 'slam.min_sigma_xy',
+               'slam.min_sigma_yaw', 'landmarks.use', 'objects.min_score',
+               'fusion.max_scan_age', 'fusion.max_wait', 'fusion.deskew', 'fusion.time_jump')
+
+
+def check_combination(values: Mapping[str, Any]) -> Optional[str]:
+    """Return why a set of (individually valid) values does not work together, or None."""
+    if values['publish_map_to_odom'] and values['slam.input'] == 'tf':
+        return ("publish_map_to_odom cannot be used with slam.input 'tf': the node would read "
+                'its own map->odom back as the SLAM input')
+    if values['map.mode'] == 'known' and not values['map.known_file']:
+        return "map.mode 'known' needs map.known_file (a landmark-map YAML)"
+    return None
+
+
+def apply_values(config: PipelineConfig, values: Mapping[str, Any]) -> PipelineConfig:
+    """Write the parameter values into ``config`` in place (the live core sees them)."""
+    config.use_slam = bool(values['slam.use'])
+    config.use_landmarks = bool(values['landmarks.use'])
+    config.min_score = float(values['objects.min_score'])
+    config.max_scan_age_ns = int(values['fusion.max_scan_age'] * SEC)
+    config.max_wait_ns = int(values['fusion.max_wait'] * SEC)
+    config.deskew = bool(values['fusion.deskew'])
+    config.time_jump_ns = int(values['fusion.time_jump'] * SEC)
+    loc = config.localizer
+    loc.slam_gate = float(values['slam.gate'])
+    loc.slam_inflate = float(values['slam.inflate'])
+    xy, yaw = float(values['slam.min_sigma_xy']), float(values['slam.min_sigma_yaw'])
+    loc.slam_min_sigma = (xy, xy, yaw)
+    return config
+
+
+def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
+    """Return the core's :class:`PipelineConfig` for the node's parameter values."""
+    base = PipelineConfig()
+    config = replace(base, map_frame=values['frames.map'], odom_frame=values['frames.odom'],
+                     base_frame=values['frames.base'], camera_frame=values['camera_frame'],
+                     slam_style=SLAM_INPUTS[values['slam.input']],
+                     online_map=values['map.mode'] == 'online',
+                     localizer=replace(base.localizer))
+    return apply_values(config, values)
+
+
+def covariance6(cov3: np.ndarray) -> np.ndarray:
+    """Return the ROS 6x6 pose covariance (x, y, z, roll, pitch, yaw) of an (x, y, yaw) one."""
+    out = np.zeros((6, 6))
+    idx = [0, 1, 5]
+    out[np.ix_(idx, idx)] = np.asarray(cov3, np.float64)
+    return out
+
+
+def fused_pose(stamp_ns: int, fused: FusedPose, map_frame: str, base_frame: str
+               ) -> PoseStamped:
+    """Return the fused pose of base in map as a core PoseStamped (for ``pose_to_msg``)."""
+    x, y, yaw = (float(v) for v in fused.pose)
+    return PoseStamped(stamp_ns=stamp_ns, frame_id=map_frame, position=np.array([x, y, 0.0]),
+                       orientation=yaw_to_quat(yaw), covariance=covariance6(fused.covariance),
+                       child_frame_id=base_frame)
+
+
+def map_to_odom(stamp_ns: int, fused: FusedPose, map_frame: str, odom_frame: str
+                ) -> Transform:
+    """Return the fused map->odom correction as a core Transform (for ``transform_to_msg``)."""
+    x, y, yaw = (float(v) for v in fused.map_to_odom)
+    return Transform(stamp_ns=stamp_ns, parent_frame=map_frame, child_frame=odom_frame,
+                     translation=np.array([x, y, 0.0]), rotation=yaw_to_quat(yaw))
+
+
+def map_objects(objects: Sequence[MapObject]) -> List[Object3D]:
+    """
+    Return the objects located in the map (``objects_to_msg``), id = landmark id or ''.
+
+    Objects seen before the first SLAM pose have no map position (NaN): they are left out.
+    """
+    out = []
+    for mo in objects:
+        position = np.asarray(mo.position_map, np.float64)
+        if position.shape != (3,) or not np.all(np.isfinite(position)):
+            continue
+        obj = mo.object
+        out.append(Object3D(class_name=obj.class_name, position=position,
+                            size=np.asarray(obj.size, np.float64), score=float(obj.score),
+                            id='' if mo.landmark_id is None else str(mo.landmark_id)))
+    return out
+
+
+def landmark_objects(landmarks: Sequence[Landmark]) -> List[Object3D]:
+    """Return landmarks as :class:`Object3D` for ``objects_to_markers`` (label: class id)."""
+    return [Object3D(class_name=lm.class_name, position=np.asarray(lm.position, np.float64),
+                     size=np.asarray(lm.size, np.float64),
+                     orientation=yaw_to_quat(float(lm.yaw)), id=str(lm.id))
+            for lm in landmarks]
+
+
+class FaultReporter:
+    """
+    Turn the core's cumulative fault counters into throttled warnings, one stream per kind.
+
+    rclpy throttles per call site, which would let one fault kind hide all others, so the
+    throttling is done here: :meth:`new_faults` returns ``(kind, added, total)`` for every kind
+    whose counter grew, and :meth:`should_log` says whether that kind may be logged now
+    (at most once per ``period_s`` of the steady clock).
+    """
+
+    def __init__(self, period_s: float = 5.0) -> None:
+        """Start with no faults seen."""
+        self.period_s = period_s
+        self._seen: Dict[str, int] = {}
+        self._logged: Dict[str, float] = {}
+
+    def new_faults(self, faults: Mapping[str, int]) -> List[Tuple[str, int, int]]:
+        """Return the kinds whose counters grew since the last call, with the increase."""
+        out = []
+        for kind, total in sorted(faults.items()):
+            added = total - self._seen.get(kind, 0)
+            if added > 0:
+                out.append((kind, added, total))
+            self._seen[kind] = total
+        return out
+
+    def should_log(self, kind: str, now: Optional[float] = None) -> bool:
+        """Return whether a warning of ``kind`` may be logged now (and note that it was)."""
+        now = time.monotonic() if now is None else now
+        last = self._logged.get(kind)
+        if last is not None and now - last < self.period_s:
+            return False
+        self._logged[kind] = now
+        return True
+
+    def reset(self) -> None:
+        """Forget the counters (the core was recreated)."""
+        self._seen.clear()
+
+
+FAULT_TEXT = {
+    'bad_tf': 'a non-finite transform was ignored',
+    'bad_camera_info': 'an invalid camera_info was ignored',
+    'empty_scan': 'a scan without any valid return was ignored',
+    'bad_scan': 'a scan with an invalid angle_increment was ignored',
+    'bad_odom': 'a non-finite odometry message was ignored',
+    'odom_out_of_order': 'odometry arrived out of order',
+    'reset': 'the fusion was reset (time jumped back)',
+    'bad_slam': 'a non-finite SLAM pose was ignored',
+    'stale': 'an input older than the odometry history was dropped',
+    'no_odom': 'no odometry at the stamp of an input',
+    'slam_out_of_order': 'a SLAM pose older than the previous one',
+    'slam_rejected': 'a SLAM pose failed the Mahalanobis gate (slam.gate)',
+    'relocalized': 'persistent SLAM disagreement: relocalised onto the SLAM pose',
+    'no_camera_info': 'detections before any camera_info were skipped',
+    'missing_tf': 'a TF (camera or lidar mount) was missing at the stamp',
+    'no_scan': 'no scan near the image stamp: camera-only object ranges',
+}
+
+
+def fault_message(kind: str, added: int, total: int) -> str:
+    """Return the warning text of ``added`` new faults of ``kind`` (``total`` so far)."""
+    text = FAULT_TEXT.get(kind, kind.replace('_', ' '))
+    return f'fusion: {text} (+{added}, {total} in all) [{kind}]'
