@@ -10,7 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd='sudo'; fi
 python=${PYTHON:-python3}
 
 # EGL/OSMesa: MuJoCo renders the simulated camera on the CPU. libxml2-utils: xmllint test.
-apt_packages=(libegl1 libegl-mesa0 libosmesa6 libgl1 libxml2-utils)
+# chromium: the demo report is checked in a real headless browser by the tests.
+apt_packages=(libegl1 libegl-mesa0 libosmesa6 libgl1 libxml2-utils chromium)
 if ! "$python" -m venv --help > /dev/null 2>&1; then apt_packages+=(python3-venv); fi
 if command -v apt-get > /dev/null; then
   missing=()

@@ -17,6 +17,8 @@ from ros2_infer.core.errors import Ros2InferError
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS = {
+    'demo': ('ros2_infer.cli.demo', 'the whole mission end to end: simulate, replay through the '
+             'core pipeline, evaluate, write an HTML report'),
     'sim': ('ros2_infer.sim.cli', 'simulate TurtleBot3 in turtlebot3_world and record a rosbag2'),
     'train': ('ros2_infer.cli.train', 'regenerate a bundled model (detector, depth) from the '
               'simulator'),

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 import math
 import time
 
-import numpy as np
-
 from ros2_infer.core.detections import Detections
+from ros2_infer.core.errors import InputError
 from ros2_infer.core.pipeline import FusedPose, FusionPipeline, MapObject
 from ros2_infer.replay import messages as conv
 from ros2_infer.rosbag.reader import iter_messages
@@ -47,14 +46,16 @@ class Detect:
         self.detector = Detector(load_model(model_spec))
 
     def __call__(self, msg, compressed: bool) -> Detections:
-        """Decode an Image/CompressedImage message and detect."""
-        if compressed:
-            import cv2
-            bgr = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
-            rgb = bgr[:, :, ::-1]
-        else:
-            rgb = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, -1)
-        return self.detector(np.ascontiguousarray(rgb))
+        """
+        Decode an Image/CompressedImage message and detect.
+
+        :raises InputError: the image is malformed (the conversions' one error type), as a
+            live node would reject it.
+        """
+        from ros2_infer.conversions.images import compressed_to_array, image_for_model
+
+        image, color = compressed_to_array(msg) if compressed else image_for_model(msg)
+        return self.detector(image, color)
 
 
 def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
@@ -125,7 +126,12 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
             outputs = pipeline.on_detections(stamp, dets)
         elif detect is not None and topic in ('/camera/image_raw',
                                               '/camera/image_raw/compressed'):
-            dets = detect(msg, topic.endswith('compressed'))
+            try:
+                dets = detect(msg, topic.endswith('compressed'))
+            except InputError as error:
+                pipeline._fault('bad_image', f'image rejected: {error}',
+                                conv.stamp_ns(msg.header))
+                continue
             t0 = time.perf_counter()         # time the fusion, not the detector
             kind = 'detections'
             outputs = pipeline.on_detections(conv.stamp_ns(msg.header), dets)
