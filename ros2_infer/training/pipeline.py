@@ -90,7 +90,7 @@ def train_detector_model(args) -> str:
     calibration = calibration_tensors([f.image for f in frames[::step][:64]], template.input)
     from dataclasses import replace
     template = replace(template, source={
-        'kind': 'trained by ros2_infer', 'command': 'ros2-infer train detector',
+        'kind': 'trained by ros2_infer', 'command': ' '.join(['ros2-infer'] + sys.argv[1:]),
         'train_seeds': seeds, 'sim_seconds_per_seed': args.duration, 'camera_rate_hz': 3.0,
         'randomized': True, 'appearance_set': 'train', 'frames': len(frames),
         'epochs': len(history), 'torch_seed': args.seed, 'license': 'Apache-2.0'})
@@ -154,7 +154,7 @@ def train_depth_model(args) -> str:
     bags = simulate_runs(seeds, duration=args.duration, camera_rate=2.0, randomize=True,
                          depth=True)
     frames = load_depth_frames(bags, size=(320, 240))
-    source = {'kind': 'trained by ros2_infer', 'command': 'ros2-infer train depth',
+    source = {'kind': 'trained by ros2_infer', 'command': ' '.join(['ros2-infer'] + sys.argv[1:]),
               'train_seeds': seeds, 'sim_seconds_per_seed': args.duration,
               'camera_rate_hz': 2.0, 'randomized': True, 'frames': len(frames),
               'torch_seed': args.seed, 'license': 'Apache-2.0'}
