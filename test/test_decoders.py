@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ros2_infer.core.decoders import (decode_depth_map, decode_torchvision, decode_yolov5,
-                                      decode_yolov8)
+                                      decode_yolov8, non_max_suppression)
 from ros2_infer.core.depth import fit_scale_shift
 from ros2_infer.core.errors import InputError
 
@@ -90,3 +90,19 @@ def test_scale_shift_fit_detects_ill_conditioning():
     assert fit.scale == pytest.approx(1.0, rel=1e-2)
     few = fit_scale_shift(np.ones(3), np.ones(3))
     assert not few.ok and 'need' in few.reason
+
+
+@pytest.mark.parametrize('count', [1, 7, 60, 256, 257, 1500])
+def test_numpy_nms_matches_torchvision_batched_nms(count):
+    torch = pytest.importorskip('torch')
+    torchvision = pytest.importorskip('torchvision')
+    rng = np.random.default_rng(count)
+    for _ in range(4):
+        corner = rng.random((count, 2), dtype=np.float32) * 300
+        boxes = np.concatenate([corner, corner + rng.random((count, 2), np.float32) * 80 + 1], 1)
+        scores = rng.random(count, dtype=np.float32)
+        classes = rng.integers(0, 3, count)
+        expected = torchvision.ops.batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores),
+                                               torch.from_numpy(classes), 0.45)[:100].numpy()
+        np.testing.assert_array_equal(non_max_suppression(boxes, scores, classes, 0.45, 100),
+                                      expected)

@@ -70,3 +70,35 @@ def test_buffers_are_reused_between_frames():
 def test_bad_images_raise_input_error(image, color):
     with pytest.raises(InputError):
         Preprocessor(InputSpec(width=8, height=8))(image, color)
+
+
+def _reference(image, spec, transform):
+    """Straightforward letterbox + normalise, to check the optimised path against."""
+    rows, cols = transform.content_region()
+    canvas = np.full((spec.height, spec.width, 3), spec.pad_value, np.float32)
+    height, width = rows.stop - rows.start, cols.stop - cols.start
+    if image.shape[:2] != (height, width):
+        import cv2
+        interpolation = cv2.INTER_AREA if transform.scale_x < 1.0 else cv2.INTER_LINEAR
+        image = cv2.resize(image, (width, height), interpolation=interpolation)
+    canvas[rows, cols] = image
+    canvas = (canvas - np.float32(spec.mean)) / np.float32(spec.std)
+    return canvas.transpose(2, 0, 1)[None] if spec.layout == 'NCHW' else canvas[None]
+
+
+@pytest.mark.parametrize('layout', ['NCHW', 'NHWC'])
+@pytest.mark.parametrize('mean, std', [((0, 0, 0), (255, 255, 255)), ((10, 20, 30), (2, 4, 5))])
+def test_matches_reference_across_size_changes(layout, mean, std):
+    spec = InputSpec(width=64, height=64, layout=layout, mean=mean, std=std)
+    preprocess = Preprocessor(spec)
+    rng = np.random.default_rng(3)
+    # Same size (no resize), smaller, larger, a padded-row view, then the first size again:
+    # the padding written for one size must not leak into the next.
+    padded = rng.integers(0, 255, (48, 80, 3), np.uint8)[:, :64]
+    for image in [rng.integers(0, 255, (48, 64, 3), np.uint8),
+                  rng.integers(0, 255, (30, 20, 3), np.uint8),
+                  rng.integers(0, 255, (200, 90, 3), np.uint8), padded,
+                  rng.integers(0, 255, (48, 64, 3), np.uint8)]:
+        tensor, transform = preprocess(image, 'rgb')
+        np.testing.assert_allclose(tensor, _reference(image, spec, transform), rtol=1e-6,
+                                   atol=1e-4)

@@ -13,8 +13,8 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from ros2_infer.conversions._common import (
-    as_float, as_str, f64_field, field_names, get, has_type, MessageError, MessageTypes, new,
-    resolve)
+    as_float, as_str, constructor, f64_field, field_names, get, has_type, MessageError,
+    MessageTypes, new, resolve)
 from ros2_infer.conversions.geometry import make_pose, quaternion_from_msg, vector_from_msg
 from ros2_infer.conversions.structures import Object3D
 from ros2_infer.core.detections import Detections
@@ -55,21 +55,34 @@ class VisionTypes:
         self._no_pose = new(self.pose_with_covariance,
                             pose=make_pose(types, np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0])),
                             covariance=self.zero_covariance)
+        # Builders for the per-detection messages (one frame builds dozens of each).
+        self._make_detection2d = constructor(self.detection2d, ('header', 'results', 'bbox',
+                                                                'id'))
+        self._make_bbox2d = constructor(self.bbox2d, ('center', 'size_x', 'size_y'))
+        self._make_with_pose = constructor(
+            self.with_pose, ('hypothesis', 'pose') if self.nested_hypothesis
+            else ('id', 'score', 'pose'))
+        self._make_hypothesis = constructor(self.hypothesis, (self.class_field, 'score'))
+        if self.point2d is not None:
+            self._make_point2d = constructor(self.point2d, ('x', 'y'))
+            self._make_pose2d = constructor(self.pose2d, ('position', 'theta'))
+        else:
+            self._make_pose2d = constructor(self.pose2d, ('x', 'y', 'theta'))
 
     def result(self, class_name: str, score: float, pose: Optional[Any] = None) -> Any:
         """Return an ObjectHypothesisWithPose (``pose`` None: the shared identity pose)."""
         with_cov = self._no_pose if pose is None else new(
             self.pose_with_covariance, pose=pose, covariance=self.zero_covariance)
         if self.nested_hypothesis:
-            hypothesis = new(self.hypothesis, **{self.class_field: class_name, 'score': score})
-            return new(self.with_pose, hypothesis=hypothesis, pose=with_cov)
-        return new(self.with_pose, id=class_name, score=score, pose=with_cov)
+            hypothesis = self._make_hypothesis(**{self.class_field: class_name, 'score': score})
+            return self._make_with_pose(hypothesis=hypothesis, pose=with_cov)
+        return self._make_with_pose(id=class_name, score=score, pose=with_cov)
 
     def center2d(self, x: float, y: float) -> Any:
         """Return a BoundingBox2D centre in whichever layout this vision_msgs has."""
         if self.point2d is not None:
-            return new(self.pose2d, position=new(self.point2d, x=x, y=y), theta=0.0)
-        return new(self.pose2d, x=x, y=y, theta=0.0)
+            return self._make_pose2d(position=self._make_point2d(x=x, y=y), theta=0.0)
+        return self._make_pose2d(x=x, y=y, theta=0.0)
 
 
 def detections_to_msg(detections: Detections, header: Any, vision: VisionTypes) -> Any:
@@ -84,10 +97,11 @@ def detections_to_msg(detections: Detections, header: Any, vision: VisionTypes) 
     sizes = (boxes[:, 2:] - boxes[:, :2]).tolist()
     scores = np.asarray(detections.scores, np.float64).tolist()
     out = []
+    make_bbox, make_detection = vision._make_bbox2d, vision._make_detection2d
     for (cx, cy), (w, h), score, name in zip(centres, sizes, scores, detections.labels()):
-        bbox = new(vision.bbox2d, center=vision.center2d(cx, cy), size_x=w, size_y=h)
-        out.append(new(vision.detection2d, header=header, results=[vision.result(name, score)],
-                       bbox=bbox, id=''))
+        bbox = make_bbox(center=vision.center2d(cx, cy), size_x=w, size_y=h)
+        out.append(make_detection(header=header, results=[vision.result(name, score)],
+                                  bbox=bbox, id=''))
     return new(vision.detection2d_array, header=header, detections=out)
 
 

@@ -9,7 +9,7 @@ unsubscribes and frees the model (and the CUDA cache); cleanup/shutdown free the
 
 import sys
 import traceback
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import (
@@ -23,7 +23,7 @@ from ros2_infer.core.errors import Ros2InferError
 from ros2_infer.core.model import load_model, Model
 from ros2_infer.core.spec import load_spec, ModelSpec
 from ros2_infer.models import resolve_model_spec
-from ros2_infer.nodes.params import COMMON_PARAMS, Param
+from ros2_infer.nodes.params import COMMON_PARAMS, Param, validate_all, validate_changes
 from ros2_infer.nodes.stats import diagnostic_array, NodeStats
 from ros2_infer.nodes.worker import FrameWorker
 
@@ -71,7 +71,59 @@ def descriptor(param: Param) -> ParameterDescriptor:
     return out
 
 
-class InferenceNode(Node):
+class ParameterizedNode:
+    """
+    Mixin for rclpy nodes whose parameters are :class:`Param` data.
+
+    Declares each with its descriptor, validates set-parameters requests all or nothing
+    (:func:`~ros2_infer.nodes.params.validate_changes`, ROS-free and unit-tested), and keeps
+    the accepted values; :meth:`check_all_parameters` re-checks everything at configure,
+    because values from a params file never pass through the set-parameters callback.
+    """
+
+    def declare_params(self, params: Iterable[Param]) -> None:
+        """Declare ``params`` and register the validating set-parameters callback."""
+        self._params: Dict[str, Param] = {p.name: p for p in params}
+        self._values: Dict[str, Any] = {}
+        for param in self._params.values():
+            self._values[param.name] = self.declare_parameter(
+                param.name, param.default, descriptor(param)).value
+        # Registered after declaring: rclpy runs these callbacks on declare too. Only
+        # add_on_set_parameters_callback exists in Humble (pre/post-set hooks are Jazzy+).
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def param(self, name: str) -> Any:
+        """Return the current (validated) value of a parameter."""
+        return self._values[name]
+
+    def check_combination(self, values: Mapping[str, Any]) -> Optional[str]:
+        """Return why a full set of values does not go together (subclasses override)."""
+        return None
+
+    def on_parameters_changed(self, changes: Dict[str, Any]) -> None:
+        """Apply accepted run-time parameter changes (subclasses override)."""
+
+    def _on_set_parameters(self, parameters: Iterable[Any]) -> SetParametersResult:
+        changes, reason = validate_changes(
+            self._params, ((p.name, p.value) for p in parameters), self._values,
+            self.check_combination)
+        if reason is not None:
+            return SetParametersResult(successful=False, reason=reason)
+        self._values.update(changes)
+        if changes:
+            self.on_parameters_changed(changes)
+        return SetParametersResult(successful=True)
+
+    def check_all_parameters(self) -> Optional[str]:
+        """Check every current value; keep them if they pass, else return why not."""
+        values = {name: self.get_parameter(name).value for name in self._params}
+        reason = validate_all(self._params, values, self.check_combination)
+        if reason is None:
+            self._values.update(values)
+        return reason
+
+
+class InferenceNode(ParameterizedNode, Node):
     """Base of the detector and depth lifecycle nodes."""
 
     PARAMS: Tuple[Param, ...] = ()
@@ -85,55 +137,14 @@ class InferenceNode(Node):
         self._subscriptions_active: List[Any] = []
         self._diagnostics_pub = None
         self._diagnostics_timer = None
-        self._params: Dict[str, Param] = {p.name: p for p in COMMON_PARAMS + self.PARAMS}
-        self._values: Dict[str, Any] = {}
         self._load_error = ''
         super().__init__(node_name, **kwargs)
-        for param in self._params.values():
-            self._values[param.name] = self.declare_parameter(
-                param.name, param.default, descriptor(param)).value
-        # Registered after declaring: rclpy runs these callbacks on declare too. Only
-        # add_on_set_parameters_callback exists in Humble (pre/post-set hooks are Jazzy+).
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-
-    # ---- parameters ------------------------------------------------------------------------
-    def param(self, name: str) -> Any:
-        """Return the current (validated) value of a parameter."""
-        return self._values[name]
-
-    def _on_set_parameters(self, parameters: Iterable[Any]) -> SetParametersResult:
-        changes = {}
-        for parameter in parameters:
-            spec = self._params.get(parameter.name)
-            if spec is None:
-                continue
-            if spec.read_only:
-                return SetParametersResult(successful=False,
-                                           reason=f'{spec.name} is read-only')
-            reason = spec.check(parameter.value)
-            if reason is not None:
-                return SetParametersResult(successful=False, reason=reason)
-            changes[spec.name] = parameter.value
-        self._values.update(changes)
-        if changes:
-            self.on_parameters_changed(changes)
-        return SetParametersResult(successful=True)
-
-    def on_parameters_changed(self, changes: Dict[str, Any]) -> None:
-        """Apply accepted run-time parameter changes (subclasses override)."""
-
-    def _check_all_parameters(self) -> Optional[str]:
-        for name, spec in self._params.items():
-            reason = spec.check(self.get_parameter(name).value)
-            if reason is not None:
-                return reason
-            self._values[name] = self.get_parameter(name).value
-        return None
+        self.declare_params(COMMON_PARAMS + self.PARAMS)
 
     # ---- lifecycle helpers -----------------------------------------------------------------
     def configure_common(self) -> bool:
         """Check parameters and the model spec; create /diagnostics. Log and False on error."""
-        problem = self._check_all_parameters()
+        problem = self.check_all_parameters()
         if problem is None:
             path = self.param('model.spec')
             if not path:

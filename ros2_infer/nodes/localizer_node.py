@@ -30,12 +30,11 @@ and the core reset (Humble's buffer does not clear itself).
 import logging
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped as PoseStampedMsg, PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
 from rclpy.lifecycle import Node, State, TransitionCallbackReturn
@@ -51,12 +50,11 @@ from ros2_infer.core.errors import InputError
 from ros2_infer.core.landmark_map import load_landmark_map, save_landmark_map
 from ros2_infer.core.pipeline import FusedPose, FusionPipeline, Output
 from ros2_infer.nodes.base import (
-    descriptor, latched_qos, output_qos, run_nodes, sensor_qos, THROTTLE_S)
+    latched_qos, output_qos, ParameterizedNode, run_nodes, sensor_qos, THROTTLE_S)
 from ros2_infer.nodes.localizer_support import (
     apply_values, check_combination, fault_message, FaultReporter, fused_pose,
     landmark_objects, LIVE_PARAMS, LOCALIZER_PARAMS, map_objects, map_to_odom,
     pipeline_config, SLAM_INPUTS)
-from ros2_infer.nodes.params import Param
 from ros2_infer.nodes.stats import diagnostic_array, NodeStats
 from ros2_infer.nodes.worker import FrameWorker
 from sensor_msgs.msg import CameraInfo as CameraInfoMsg, LaserScan as LaserScanMsg
@@ -72,7 +70,7 @@ def tf_qos() -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
-class LocalizerNode(Node):
+class LocalizerNode(ParameterizedNode, Node):
     """Drives the fusion core from ROS topics (see the module docstring)."""
 
     PARAMS = LOCALIZER_PARAMS
@@ -85,8 +83,6 @@ class LocalizerNode(Node):
         self.worker: Optional[FrameWorker] = None
         self.vision: Optional[VisionTypes] = None
         self._core_lock = threading.RLock()
-        self._params: Dict[str, Param] = {p.name: p for p in self.PARAMS}
-        self._values: Dict[str, Any] = {}
         self._load_error = ''
         self._diagnostics_pub = None
         self._inputs: List[Any] = []
@@ -103,56 +99,24 @@ class LocalizerNode(Node):
         self._odom_arrived: Dict[int, float] = {}
         self._map_saved = True
         super().__init__(node_name, **kwargs)
-        for param in self._params.values():
-            self._values[param.name] = self.declare_parameter(
-                param.name, param.default, descriptor(param)).value
-        # Only add_on_set_parameters_callback exists in Humble (pre/post-set are Jazzy+).
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.declare_params(self.PARAMS)
 
     # ---- parameters ------------------------------------------------------------------------
-    def param(self, name: str) -> Any:
-        """Return the current (validated) value of a parameter."""
-        return self._values[name]
+    def check_combination(self, values: Mapping[str, Any]) -> Optional[str]:
+        """Return why the values do not go together (e.g. a known map mode with no file)."""
+        return check_combination(values)
 
-    def _on_set_parameters(self, parameters: Iterable[Any]) -> SetParametersResult:
-        changes = {}
-        for parameter in parameters:
-            spec = self._params.get(parameter.name)
-            if spec is None:
-                continue
-            if spec.read_only:
-                return SetParametersResult(successful=False, reason=f'{spec.name} is read-only')
-            reason = spec.check(parameter.value)
-            if reason is not None:
-                return SetParametersResult(successful=False, reason=reason)
-            changes[spec.name] = parameter.value
-        reason = check_combination({**self._values, **changes}) if changes else None
-        if reason is not None:
-            return SetParametersResult(successful=False, reason=reason)
-        self._values.update(changes)
-        if changes and any(name in LIVE_PARAMS for name in changes):
+    def on_parameters_changed(self, changes: Dict[str, Any]) -> None:
+        """Hand live-tunable values (gates, noise) to the running core."""
+        if any(name in LIVE_PARAMS for name in changes):
             with self._core_lock:
                 if self.pipeline is not None:
                     apply_values(self.pipeline.config, self._values)
-        return SetParametersResult(successful=True)
-
-    def _check_all_parameters(self) -> Optional[str]:
-        values = {}
-        for name, spec in self._params.items():
-            value = self.get_parameter(name).value
-            reason = spec.check(value)
-            if reason is not None:
-                return reason
-            values[name] = value
-        reason = check_combination(values)
-        if reason is None:
-            self._values.update(values)
-        return reason
 
     # ---- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         """Check parameters, load the known map, create the core, publishers and TF."""
-        problem = self._check_all_parameters()
+        problem = self.check_all_parameters()
         known = None
         if problem is None and self.param('map.mode') == 'known':
             try:

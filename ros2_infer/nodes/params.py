@@ -7,7 +7,7 @@ params file skip the callback, so configure checks them again).
 """
 
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,50 @@ class Param:
         if not self.choices:
             return self.description
         return f'{self.description} One of: {", ".join(repr(c) for c in self.choices)}.'
+
+
+# Checks a whole set of values for combinations no single range can express; returns why
+# they are not acceptable, or None.
+CombinationCheck = Callable[[Mapping[str, Any]], Optional[str]]
+
+
+def validate_changes(params: Mapping[str, Param], changes: Iterable[Tuple[str, Any]],
+                     current: Mapping[str, Any],
+                     combination: Optional[CombinationCheck] = None,
+                     ) -> Tuple[Dict[str, Any], Optional[str]]:
+    """
+    Check a set-parameters request all or nothing; return (accepted changes, reason).
+
+    Names that are not ours are ignored (rclpy also passes e.g. ``use_sim_time``); one bad
+    value (or a read-only parameter, or a bad combination with the current values) rejects
+    the whole request and the reason says which and why; on success the reason is None.
+    """
+    accepted: Dict[str, Any] = {}
+    for name, value in changes:
+        param = params.get(name)
+        if param is None:
+            continue
+        if param.read_only:
+            return {}, f'{name} is read-only'
+        reason = param.check(value)
+        if reason is not None:
+            return {}, reason
+        accepted[name] = value
+    if accepted and combination is not None:
+        reason = combination({**current, **accepted})
+        if reason is not None:
+            return {}, reason
+    return accepted, None
+
+
+def validate_all(params: Mapping[str, Param], values: Mapping[str, Any],
+                 combination: Optional[CombinationCheck] = None) -> Optional[str]:
+    """Return why the full set of ``values`` (e.g. from a params file) is not acceptable."""
+    for name, param in params.items():
+        reason = param.check(values[name])
+        if reason is not None:
+            return reason
+    return combination(values) if combination is not None else None
 
 
 COMMON_PARAMS: Tuple[Param, ...] = (
