@@ -50,6 +50,9 @@ def make_model(spec: str, width: int, height: int, threads: int):
         generate_detector(folder, width=width, height=height, variants=['onnx'],
                           calibration_images=1)
         spec = str(folder / 'tinydet.yaml')
+    else:
+        from ros2_infer.models import resolve_model_spec
+        spec = str(resolve_model_spec(spec))
     return load_model(spec, threads=threads or None, warmup_runs=3)
 
 
@@ -170,7 +173,8 @@ def image_fill(frames: int, conv, types) -> Dict[str, Dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--spec', default='', help='model spec YAML (default: generated TinyDet)')
+    parser.add_argument('--spec', default='', help='model spec YAML or bundled:NAME '
+                        '(default: a generated random-weight TinyDet at --width x --height)')
     parser.add_argument('--width', type=int, default=640, help='generated model input width')
     parser.add_argument('--height', type=int, default=640, help='generated model input height')
     parser.add_argument('--frames', type=int, default=100)

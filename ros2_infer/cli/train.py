@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='stop training after this many seconds (default 960)')
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--threads', type=int, default=0, help='default: physical cores')
+    parser.add_argument('--precision', choices=('auto', 'fp32', 'bf16'), default='auto',
+                        help='detector training arithmetic; auto: bf16 autocast where the CPU '
+                             'has native bf16 (AVX512-BF16/AMX), else fp32')
 
 
 def run(args: argparse.Namespace) -> int:

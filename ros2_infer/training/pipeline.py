@@ -81,7 +81,8 @@ def train_detector_model(args) -> str:
                                     input_spec=template.input, epochs=epochs,
                                     batch_size=args.batch_size, seed=args.seed,
                                     threads=args.threads or None, progress=update,
-                                    time_budget_s=args.time_budget)
+                                    time_budget_s=args.time_budget,
+                                    precision=getattr(args, 'precision', 'auto'))
     bar.close()
     train_seconds = history[-1]['seconds']
     out = Path(args.out)
@@ -93,7 +94,8 @@ def train_detector_model(args) -> str:
         'kind': 'trained by ros2_infer', 'command': ' '.join(['ros2-infer'] + sys.argv[1:]),
         'train_seeds': seeds, 'sim_seconds_per_seed': args.duration, 'camera_rate_hz': 3.0,
         'randomized': True, 'appearance_set': 'train', 'frames': len(frames),
-        'epochs': len(history), 'torch_seed': args.seed, 'license': 'Apache-2.0'})
+        'epochs': len(history), 'precision': history[-1]['precision'], 'torch_seed': args.seed,
+        'license': 'Apache-2.0'})
     _log('exporting ...')
     specs = export_variants(model, template, out, calibration=calibration,
                             variants=DETECTOR_VARIANTS,
