@@ -7,6 +7,9 @@ Bring up the ros2_infer perception nodes for a TurtleBot3 (Gazebo or the real ro
 lifecycle autostart in Humble or Jazzy. A node whose configure fails (e.g. ``model.spec``
 unset) stays unconfigured and says why. Burger has no camera, so with ``robot_model:=burger``
 the camera nodes stay off; the localizer then runs on odometry, the SLAM input and the scan.
+``profile:=pi`` is the Raspberry Pi 4/5 set-up: ``config/pi.yaml`` (int8 ARM models, 4 threads)
+as params file unless ``params_file`` is given, and the depth node off unless ``use_depth``
+says otherwise.
 """
 
 import os
@@ -42,6 +45,8 @@ NODES = (
       ('odom', 'odom'), ('amcl_pose', 'amcl_pose'), ('slam_pose', 'pose')] + TF_REMAPS),
 )
 SLAM_INPUTS = ('amcl_pose', 'pose', 'tf')
+# profile -> (params file in share/ros2_infer/config, use_depth when use_depth is empty)
+PROFILES = {'default': ('perception.yaml', True), 'pi': ('pi.yaml', False)}
 
 
 def _true(text: str) -> bool:
@@ -71,11 +76,31 @@ def localizer_remappings(remappings: list, slam_input: str) -> list:
     return list(remappings)
 
 
-def launch_setup(context: LaunchContext) -> list:
+def profile_settings(profile: str, params_file: str, default_params_file: str,
+                     use_depth: str) -> tuple:
+    """
+    Return (params file, use_depth) for ``profile``.
+
+    The profile's file replaces the default params file only (a ``params_file`` given on the
+    command line wins); an empty ``use_depth`` means the profile's choice.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f'profile must be one of {tuple(PROFILES)}, got {profile!r}')
+    file_name, depth = PROFILES[profile]
+    if default_params_file and params_file == default_params_file:
+        params_file = os.path.join(os.path.dirname(default_params_file), file_name)
+    return params_file, depth if not use_depth.strip() else _true(use_depth)
+
+
+def launch_setup(context: LaunchContext, default_params_file: str = '') -> list:
     """Create the enabled nodes (values are known here, so no PythonExpression/eval)."""
     namespace = LaunchConfiguration('namespace').perform(context)
     robot_model = LaunchConfiguration('robot_model').perform(context)
-    params_file = LaunchConfiguration('params_file')
+    # .get: launch_setup also runs on contexts made before the profile argument existed.
+    params_file, use_depth = profile_settings(
+        context.launch_configurations.get('profile', 'default'),
+        LaunchConfiguration('params_file').perform(context), default_params_file,
+        context.launch_configurations.get('use_depth', ''))
     log_level = LaunchConfiguration('log_level')
     device = LaunchConfiguration('device').perform(context)
     compressed = LaunchConfiguration('compressed').perform(context)
@@ -85,7 +110,9 @@ def launch_setup(context: LaunchContext) -> list:
     if slam_input and slam_input not in SLAM_INPUTS:
         raise ValueError(f'slam_input must be one of {SLAM_INPUTS} or empty, got {slam_input!r}')
     for name, executable, switch, model_argument, needs_camera, remappings in NODES:
-        if not _true(LaunchConfiguration(switch).perform(context)):
+        enabled = (use_depth if switch == 'use_depth'
+                   else _true(LaunchConfiguration(switch).perform(context)))
+        if not enabled:
             continue
         if needs_camera and not has_camera:
             actions.append(LogInfo(msg=f'ros2_infer: robot_model {robot_model!r} has no camera: '
@@ -115,13 +142,19 @@ def launch_setup(context: LaunchContext) -> list:
 def generate_launch_description() -> LaunchDescription:
     """Return the perception bringup."""
     share = get_package_share_directory('ros2_infer')
+    default_params_file = os.path.join(share, 'config', PROFILES['default'][0])
     return LaunchDescription([
         SetEnvironmentVariable('RCUTILS_LOGGING_BUFFERED_STREAM', '1'),
         DeclareLaunchArgument('namespace', default_value='',
                               description='Top-level namespace (multi-robot).'),
-        DeclareLaunchArgument('params_file',
-                              default_value=os.path.join(share, 'config', 'perception.yaml'),
-                              description='Parameters of all perception nodes.'),
+        DeclareLaunchArgument('profile', default_value='default',
+                              description='Settings profile: default, or pi (Raspberry Pi 4/5: '
+                                          'config/pi.yaml with the int8 ARM models and 4 '
+                                          'threads, depth node off).'),
+        DeclareLaunchArgument('params_file', default_value=default_params_file,
+                              description='Parameters of all perception nodes (default: the '
+                                          "profile's file, config/perception.yaml or "
+                                          'config/pi.yaml).'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='Use the /clock of Gazebo or a bag (true/false).'),
         DeclareLaunchArgument('log_level', default_value='info',
@@ -134,8 +167,9 @@ def generate_launch_description() -> LaunchDescription:
                                           '$TURTLEBOT3_MODEL, else waffle_pi.'),
         DeclareLaunchArgument('use_detector', default_value='true',
                               description='Start the 2D detector node.'),
-        DeclareLaunchArgument('use_depth', default_value='true',
-                              description='Start the monocular depth node.'),
+        DeclareLaunchArgument('use_depth', default_value='',
+                              description='Start the monocular depth node (true/false); '
+                                          "empty: the profile's choice (on; off for pi)."),
         DeclareLaunchArgument('use_localizer', default_value='true',
                               description='Start the localizer (objects and landmarks in the '
                                           'map, fused pose); without the detector it runs on '
@@ -159,5 +193,6 @@ def generate_launch_description() -> LaunchDescription:
                               description='Detector input: true for image/compressed; empty: '
                                           "the params file's input.compressed."),
         SetParameter(name='use_sim_time', value=LaunchConfiguration('use_sim_time')),
-        OpaqueFunction(function=launch_setup),
+        OpaqueFunction(function=launch_setup,
+                       kwargs={'default_params_file': default_params_file}),
     ])

@@ -81,5 +81,19 @@ ros2-infer demo --no-progress --out "$tmp/demo" > "$tmp/demo.txt" 2>/dev/null
   echo
   echo 'Fusion cost over a 20-minute run (median 0.03 ms, p99 1.6 ms per event, flat): the cost'
   echo 'stage of `tools/eval_localization.py` ([localization.md](localization.md)).'
+  echo
+  echo '## Raspberry Pi 4 / Pi 5 (estimate)'
+  echo
+  echo '**An estimate, not a measurement** (no Pi was available): per-frame model time = FLOPs per'
+  echo "frame / (the SoC's sustained fp32 GFLOP/s x the share of it a small conv net reaches), printed"
+  echo 'by `python tools/arm64/pi_estimate.py`. Assumptions, stated there: peak = 4 cores x clock x'
+  echo 'fp32 FLOP/cycle (Cortex-A72: one 128-bit NEON FMA per cycle, 8 FLOP; Cortex-A76: two, 16'
+  echo 'FLOP), sustained GEMM = 55 % of peak, and ONNX Runtime fp32 reaching 30-60 % of sustained on'
+  echo 'these small nets (40-100 % on the x86 machine above). int8 (`*_int8_arm`) should add a'
+  echo 'further 1.3-2x on a Pi 5 (Cortex-A76 has the `sdot` dot-product instructions) and less on a'
+  echo 'Pi 4 (Cortex-A72 has none). The correctness of the ARM build itself is measured, under QEMU:'
+  echo '[arm64.md](arm64.md). On a Pi, `ros2-infer bench` prints the table of the first section.'
+  echo
+  echo '```'; python tools/arm64/pi_estimate.py; echo '```'
 } > docs/benchmarks.md
 echo 'wrote docs/benchmarks.md' >&2

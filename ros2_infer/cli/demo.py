@@ -11,6 +11,10 @@ import argparse
 from pathlib import Path
 import sys
 
+# --profile: what --backend auto means in each profile (pi: the int8 variants made for this
+# CPU, ARM on a Pi). The demo keeps its depth samples: its report shows them.
+PROFILE_BACKENDS = {'default': 'auto', 'pi': 'int8'}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``demo``."""
@@ -20,10 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--backend', default='auto',
                         choices=('auto', 'torchscript', 'onnxruntime', 'int8'),
                         help='model runtime; auto times each on this machine and takes the '
-                             'fastest (default)')
+                             'fastest (default), or is int8 with --profile pi')
+    parser.add_argument('--profile', default='default', choices=tuple(PROFILE_BACKENDS),
+                        help='pi: the Raspberry Pi 4/5 set-up (int8 models made for this CPU)')
     parser.add_argument('--out', default='demo_report',
                         help='report folder (default demo_report)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
+
+
+def chosen_backend(args: argparse.Namespace) -> str:
+    """Return the backend to run: an explicit --backend, else the profile's."""
+    return PROFILE_BACKENDS[args.profile] if args.backend == 'auto' else args.backend
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.duration <= 0:
         raise InputError(f'--duration must be positive, got {args.duration}')
-    result = run_demo(duration=args.duration, seed=args.seed, backend=args.backend,
+    result = run_demo(duration=args.duration, seed=args.seed, backend=chosen_backend(args),
                       out=Path(args.out), progress=not args.no_progress,
                       log=lambda text: print(text, file=sys.stderr))
     print('\n'.join(result.summary))

@@ -9,6 +9,9 @@ import argparse
 from pathlib import Path
 import sys
 
+# --profile: the detector each profile runs when --model is not given (None: bundled tinydet).
+PROFILE_DETECTORS = {'default': None, 'pi': 'bundled:tinydet_int8_arm'}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``replay``."""
@@ -18,7 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="2D detections: run the detector ('model', default) or use the "
                              "bag's /ground_truth/detections boxes (oracle mode, labelled)")
     parser.add_argument('--model', default=None,
-                        help='detector spec (default: the bundled tinydet)')
+                        help="detector spec (default: the bundled tinydet, or the profile's)")
+    parser.add_argument('--profile', default='default', choices=tuple(PROFILE_DETECTORS),
+                        help='pi: the Raspberry Pi 4/5 set-up of config/pi.yaml, i.e. the int8 '
+                             'detector made for ARM (bundled:tinydet_int8_arm, 320x240)')
     parser.add_argument('--save-map', default=None, metavar='FILE',
                         help='write the landmark map built online to FILE (YAML)')
     parser.add_argument('--known-map', default=None, metavar='FILE',
@@ -37,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-plots', action='store_true', help='skip the PNG plots')
 
 
+def detector_spec(args: argparse.Namespace):
+    """Return the detector spec path to run: --model, else the profile's, else None."""
+    if args.model or PROFILE_DETECTORS[args.profile] is None:
+        return args.model
+    from ros2_infer.models import resolve_model_spec
+
+    return str(resolve_model_spec(PROFILE_DETECTORS[args.profile]))
+
+
 def run(args: argparse.Namespace) -> int:
     """Replay the bag and write the outputs."""
     import logging
@@ -53,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     known = None
     if args.known_map:
         known = load_landmark_map(args.known_map)[1]
-    model = args.model
+    model = detector_spec(args)
     if args.detections == 'model' and model is None:
         from importlib import resources
         model = str(resources.files('ros2_infer') / 'models' / 'tinydet.yaml')
