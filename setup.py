@@ -33,17 +33,19 @@ setup(
         'opencv-python-headless>=4.5',
         'onnxruntime>=1.17',
         'onnx>=1.14',
-        'torch>=2.1',
-        'torchvision>=0.16',
         'transforms3d>=0.4',
         'tqdm>=4.60',
     ],
     extras_require={
+        # TorchScript models, training and export. Not needed to run ONNX models (the Pi
+        # profile): decoding and NMS are numpy, and torch alone is ~700 MB on aarch64.
+        'torch': ['torch>=2.1', 'torchvision>=0.16'],
         'sim': ['mujoco>=3.1', 'rosbags>=0.10', 'mcap-ros2-support>=0.5'],
         'fusion': ['gtsam>=4.2'],
-        'train': ['pycocotools>=2.0.6', 'matplotlib>=3.5'],
+        'train': ['torch>=2.1', 'torchvision>=0.16', 'pycocotools>=2.0.6', 'matplotlib>=3.5'],
         'report': ['matplotlib>=3.5'],
         'test': [
+            'torch>=2.1', 'torchvision>=0.16',
             'pytest>=7',
             'hypothesis>=6',
             'rosbags>=0.10',

@@ -40,6 +40,6 @@ case "$(uname -m)" in
   *) torch=(torch==2.14.1 torchvision==0.29.1) ;;
 esac
 .venv/bin/python -c "import torch, torchvision" > /dev/null 2>&1 || "${pip[@]}" "${torch[@]}"
-"${pip[@]}" -e '.[sim,train,fusion,report,test]' colcon-common-extensions ament-lint-flake8 \
+"${pip[@]}" -e '.[torch,sim,train,fusion,report,test]' colcon-common-extensions ament-lint-flake8 \
   ament-lint-pep257 ament-xmllint catkin_pkg
 echo "ros2_infer installed in $(pwd)/.venv"

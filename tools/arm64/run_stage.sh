@@ -20,7 +20,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 stage_start=$(date +%s)
 
-SELECTION=(test/test_arm64_parity.py test/test_arm64_cli.py test/test_arm64_pi_profile.py)
+SELECTION=(test/test_arm64_parity.py test/test_arm64_cli.py test/test_arm64_pi_profile.py
+           test/test_no_torch.py)
 SUITE=bookworm
 ROOTFS_VERSION=1   # bump when the way the root filesystem is built changes
 mirror=${ARM64_MIRROR:-http://deb.debian.org/debian}
