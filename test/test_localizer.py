@@ -3,9 +3,10 @@
 import math
 
 import numpy as np
+import pytest
 
 from ros2_infer.core.geometry import se2_between, se2_compose
-from ros2_infer.core.localizer import Localizer, sanitize_covariance
+from ros2_infer.core.localizer import Localizer, LocalizerConfig, sanitize_covariance
 
 
 def test_amcl_zeros_nan_and_negative_variances_are_sanitised():
@@ -35,10 +36,13 @@ def _drive(n=400, dt=0.1):
     return np.array(truth), np.array(odom), np.array(slam), dt
 
 
-def test_odometry_and_late_slam_beat_slam_alone():
+@pytest.mark.parametrize('bias_state', [True, False])
+def test_odometry_and_late_slam_beat_slam_alone(bias_state):
     truth, odom, slam, dt = _drive()
-    loc = Localizer()
-    cov = np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2])
+    config = LocalizerConfig() if bias_state else LocalizerConfig(slam_bias_sigma=(0, 0, 0))
+    loc = Localizer(config)
+    # As the pipeline hands it over: the reported covariance, inflated (sanitize_covariance).
+    cov = np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2]) * config.slam_inflate ** 2
     loc.initialize(0, odom[0], slam[0], cov)
     fused = []
     for k in range(1, len(truth)):
@@ -89,3 +93,52 @@ def test_landmark_range_bearing_factors_pull_the_pose():
     loc.update([1, 2])
     assert np.linalg.norm(loc.estimate(kf)[:2]) < 0.01
     assert math.isclose(loc.estimate(kf)[2], 0.0, abs_tol=0.01)
+
+
+def _biased_slam(truth, dt, rng, tau=15.0, sigma=(0.045, 0.045, 0.02), white=(0.015, 0.01)):
+    """SLAM = truth + Ornstein-Uhlenbeck bias + white noise (the simulator's error model)."""
+    a = math.exp(-dt / tau)
+    sig = np.array(sigma)
+    b = rng.normal(0.0, 1.0, 3) * sig
+    slam, bias = [], []
+    for t in truth:
+        b = a * b + rng.normal(0.0, 1.0, 3) * sig * math.sqrt(1 - a * a)
+        bias.append(b.copy())
+        slam.append(t + b + rng.normal(0.0, 1.0, 3) * [white[0], white[0], white[1]])
+    return np.array(slam), np.array(bias)
+
+
+def test_the_slam_bias_state_absorbs_a_slowly_varying_slam_error_given_landmarks():
+    """Known landmarks pin the pose; the bias state takes SLAM's slow error (with re-bases)."""
+    truth, odom, _, dt = _drive(n=900)
+    slam, bias = _biased_slam(truth, dt, np.random.default_rng(5))
+    marks = {1: (1.5, 0.0), 2: (0.0, 3.5), 3: (-1.5, 1.5), 4: (1.5, 3.5), 5: (-1.0, -0.5)}
+    loc = Localizer(LocalizerConfig(window=150))
+    cov = np.diag([0.047 ** 2, 0.047 ** 2, 0.022 ** 2]) * loc.config.slam_inflate ** 2
+    loc.initialize(0, odom[0], slam[0], cov)
+    for ident, lm in marks.items():
+        loc.add_landmark(ident, np.array(lm), np.eye(2) * 0.01 ** 2)
+    rng = np.random.default_rng(6)
+    fused, bias_err = [], []
+    for k in range(1, len(truth)):
+        stamp = int(k * dt * 1e9)
+        kf = loc.keyframe_at(stamp, odom[k])
+        if k % 10 == 0:
+            j = k - 2
+            loc.add_pose_measurement(int(j * dt * 1e9), odom[j], slam[j], cov)
+            bias_err.append(loc.bias_est[:2] - bias[j, :2])
+        if k % 3 == 0:
+            for ident, lm in marks.items():
+                rel = se2_between(truth[k], np.array([*lm, 0.0]))[:2] + rng.normal(0, 0.02, 2)
+                if np.hypot(*rel) < 3.0:
+                    loc.add_landmark_observation(kf, ident, rel, np.eye(2) * 0.02 ** 2)
+        loc.update(list(marks))
+        fused.append(loc.predict(odom[k], stamp)[0])
+    fused = np.array(fused)
+    err_f = np.sqrt(np.mean(np.sum((fused[:, :2] - truth[1:, :2]) ** 2, axis=1)))
+    err_s = np.sqrt(np.mean(np.sum((slam[1:, :2] - truth[1:, :2]) ** 2, axis=1)))
+    err_b = np.sqrt(np.mean(np.sum(np.array(bias_err[10:]) ** 2, axis=1)))
+    assert loc.stats['rebases'] >= 4 and loc.stats['slam_rejected'] == 0
+    assert err_f < 0.025 and err_f < 0.4 * err_s
+    # The bias estimate follows SLAM's slow error (half of it or better).
+    assert err_b < 0.6 * np.sqrt(np.mean(np.sum(bias[:, :2] ** 2, axis=1)))

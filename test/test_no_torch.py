@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import sys
     sys.modules['torch'] = None  # every `import torch` now raises ImportError
     sys.modules['torchvision'] = None
@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent('''
     detections = Detector(load_model(bundled_spec('tinydet')))(image)
     depth = DepthEstimator(load_model(bundled_spec('tinydepth')))
     print('ok', len(detections.boxes), type(depth).__name__)
-''')
+""")
 
 
 def test_onnxruntime_path_never_imports_torch():
@@ -32,13 +32,13 @@ def test_onnxruntime_path_never_imports_torch():
 
 
 def test_torchscript_without_torch_is_one_clear_error():
-    script = SCRIPT.split('image = ')[0] + textwrap.dedent('''
+    script = SCRIPT.split('image = ')[0] + textwrap.dedent("""
         from ros2_infer.core.errors import BackendError
         try:
             load_model(bundled_spec('tinydet_ts'))
         except BackendError as error:
             print('clear:', error)
-    ''')
+    """)
     result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

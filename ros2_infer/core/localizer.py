@@ -5,10 +5,16 @@ Keyframes (SE(2) poses of base_footprint in the map) are created at image and SL
 stamp order; odometry between them is a BetweenFactor whose noise grows with the distance and
 rotation travelled. A SLAM pose (AMCL, slam_toolbox or Cartographer's map→odom ∘ odom) arrives
 late: it is moved to the keyframe nearest its stamp with the odometry between the two stamps
-and added as a robust (Cauchy) prior after a Mahalanobis gate. Landmark observations are
+and added as a robust (Cauchy) factor after a Mahalanobis gate. SLAM errors are not white: AMCL
+and scan-matching SLAM drift slowly (a bias that persists for tens of seconds), so the SLAM
+factor measures ``pose + bias`` (additive in the map frame), where the bias is a state of its own:
+one 3-vector (x, y, yaw) per ``slam_bias_step`` seconds of SLAM stamps, a zero-mean first-order
+Gauss–Markov process (stationary σ ``slam_bias_sigma``, correlation time ``slam_bias_tau``).
+Landmarks then pin the pose while the bias absorbs SLAM's slow error; without landmarks the
+zero-mean bias makes the pose average SLAM over its correlation time. Landmark observations are
 range–bearing factors with a Huber kernel. The graph is re-based every ``window`` keyframes
-(a fresh iSAM2 seeded with the marginals of the newest keyframe and of the landmarks) so that
-the cost per event stays flat over long runs.
+(a fresh iSAM2 seeded with the joint marginal of the newest keyframe, the newest SLAM bias and
+the landmarks) so that the cost per event stays flat over long runs.
 
 Outputs are causal: the pose at an odometry stamp is the newest keyframe's estimate composed
 with the odometry since that keyframe.
@@ -40,7 +46,15 @@ class LocalizerConfig:
     slam_kernel: float = 2.0               # Cauchy k
     landmark_kernel: float = 1.5           # Huber k
     window: int = 300                      # keyframes before a re-base
+    rebase_joint: bool = True              # re-base with the joint marginal (see rebase)
+    rebase_joint_max_landmarks: int = 60   # above: per-variable marginals (dense cost O(n³))
+    rebase_inflate: float = 1.0            # covariance scale of that joint marginal
     init_sigma: tuple = (0.1, 0.1, 0.05)
+    # SLAM bias state (x, y in map, yaw): first-order Gauss-Markov; 0 disables it.
+    slam_bias_sigma: tuple = (0.045, 0.045, 0.02)   # stationary σ
+    slam_bias_tau: float = 20.0            # correlation time (s)
+    slam_bias_step: float = 1.0            # one bias variable per this many seconds of SLAM
+    slam_white_scale: float = 0.5          # σ of a SLAM factor = this x the (sanitised) SLAM σ
 
 
 @dataclass
@@ -107,6 +121,75 @@ def L(i: int) -> int:  # noqa: N802 - gtsam symbol naming
     return gtsam.symbol('l', i)
 
 
+def B(i: int) -> int:  # noqa: N802 - gtsam symbol naming
+    """Key of SLAM bias ``i``."""
+    return gtsam.symbol('b', i)
+
+
+def _slam_bias_error(measured: np.ndarray):
+    """SLAM factor on (pose, bias): ``pose + bias - measured``, in the map frame."""
+    def error(factor, values, jacobians):
+        pose = values.atPose2(factor.keys()[0])
+        bias = values.atVector(factor.keys()[1])
+        err = np.array([pose.x() + bias[0] - measured[0], pose.y() + bias[1] - measured[1],
+                        wrap_angle(pose.theta() + bias[2] - measured[2])])
+        if jacobians is not None:
+            c, s = math.cos(pose.theta()), math.sin(pose.theta())
+            jacobians[0] = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+            jacobians[1] = np.eye(3)
+        return err
+    return error
+
+
+def _gauss_markov_error(a: float):
+    """Bias transition ``b_j - a b_i`` (a = exp(-dt/tau))."""
+    def error(factor, values, jacobians):
+        bi = values.atVector(factor.keys()[0])
+        bj = values.atVector(factor.keys()[1])
+        if jacobians is not None:
+            jacobians[0] = -a * np.eye(3)
+            jacobians[1] = np.eye(3)
+        return bj - a * bi
+    return error
+
+
+def _dense_prior(keys: list[int], info: np.ndarray) -> gtsam.HessianFactor:
+    """
+    Return a zero-mean Gaussian factor with information ``info`` on ``keys`` (tangent spaces).
+
+    gtsam's Python API builds Hessian factors of at most three keys: sum pairwise ones (each
+    diagonal block once) into one dense factor.
+    """
+    dims = [3 if gtsam.Symbol(k).chr() in (ord('x'), ord('b')) else 2 for k in keys]
+    off = np.cumsum([0] + dims)
+
+    def blk(i, j):
+        return info[off[i]:off[i + 1], off[j]:off[j + 1]]
+
+    if len(keys) == 1:
+        return gtsam.HessianFactor(keys[0], blk(0, 0), np.zeros(dims[0]), 0.0)
+    graph = gtsam.GaussianFactorGraph()
+    for i in range(len(keys)):
+        for j in range(i + 1, len(keys)):
+            gii = blk(i, i) if i == 0 and j == 1 else np.zeros((dims[i], dims[i]))
+            gjj = blk(j, j) if i == 0 else np.zeros((dims[j], dims[j]))
+            graph.add(gtsam.HessianFactor(keys[i], keys[j], gii, blk(i, j), np.zeros(dims[i]),
+                                          gjj, np.zeros(dims[j]), 0.0))
+    return gtsam.HessianFactor(graph)
+
+
+def _joint_prior_error(pose: gtsam.Pose2, bias: np.ndarray):
+    """Joint prior on (pose, bias) with a 6x6 covariance (re-base); Jacobians at the mean."""
+    def error(factor, values, jacobians):
+        p = values.atPose2(factor.keys()[0])
+        b = values.atVector(factor.keys()[1])
+        if jacobians is not None:
+            jacobians[0] = np.vstack([np.eye(3), np.zeros((3, 3))])
+            jacobians[1] = np.vstack([np.zeros((3, 3)), np.eye(3)])
+        return np.concatenate([pose.localCoordinates(p), b - bias])
+    return error
+
+
 class Localizer:
     """The factor-graph localizer (see the module docstring)."""
 
@@ -134,6 +217,19 @@ class Localizer:
         self.landmark_est: dict[int, np.ndarray] = {}
         self.known_priors: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.since_rebase = 0
+        # SLAM bias variables: (key, stamp) of the newest, its estimate, and the joint
+        # covariance of (newest keyframe, newest bias) — pose block in the body frame.
+        self.bias_counter = 0
+        self.bias_last: tuple[int, int] | None = None
+        self.bias_est = np.zeros(3)
+        self.joint_cov = np.zeros((6, 6))
+        self._joint_stale: tuple | None = None   # (pose, bias) keys: joint_cov outdated
+
+    @property
+    def bias_enabled(self) -> bool:
+        """Whether SLAM factors measure pose + a Gauss–Markov bias state."""
+        return any(v > 0.0 for v in self.config.slam_bias_sigma) and \
+            self.config.slam_bias_tau > 0.0
 
     @property
     def initialized(self) -> bool:
@@ -154,15 +250,75 @@ class Localizer:
     # ------------------------------------------------------------------ keyframes
     def initialize(self, stamp_ns: int, odom: np.ndarray, pose: np.ndarray,
                    cov: np.ndarray) -> Keyframe:
-        """Anchor the graph: first keyframe at ``pose`` with covariance ``cov``."""
+        """
+        Anchor the graph: first keyframe at ``pose`` with covariance ``cov`` (x/y in map).
+
+        With the bias state the anchor is a SLAM-style factor on pose + bias (the bias with its
+        zero-mean prior), so that later evidence can move the first pose's error into the bias.
+        """
         self.reset()
         kf = self._new_keyframe(stamp_ns, odom, pose)
-        cov = rotate_covariance(cov, -pose[2])
-        self.graph.add(gtsam.PriorFactorPose2(kf.key, _pose2(pose),
-                                              gtsam.noiseModel.Gaussian.Covariance(cov)))
-        self.latest_cov = cov.copy()
+        body = rotate_covariance(cov, -pose[2])
+        self.latest_cov = body.copy()
+        if self.bias_enabled:
+            key = self._new_bias(stamp_ns, np.zeros(3))
+            sig = self._bias_sigma()
+            self.graph.add(gtsam.PriorFactorVector(key, np.zeros(3),
+                                                   gtsam.noiseModel.Diagonal.Sigmas(sig)))
+            white = cov * self.config.slam_white_scale ** 2
+            self.graph.add(gtsam.CustomFactor(gtsam.noiseModel.Gaussian.Covariance(white),
+                                              gtsam.KeyVector([kf.key, key]),
+                                              _slam_bias_error(np.asarray(pose, float))))
+            self.joint_cov = np.zeros((6, 6))
+            self.joint_cov[:3, :3] = body
+            self.joint_cov[3:, 3:] = np.diag(sig ** 2)
+        else:
+            self.graph.add(gtsam.PriorFactorPose2(kf.key, _pose2(pose),
+                                                  gtsam.noiseModel.Gaussian.Covariance(body)))
         self.update()
         return kf
+
+    def _bias_sigma(self) -> np.ndarray:
+        return np.maximum(np.asarray(self.config.slam_bias_sigma, float), 1e-4)
+
+    def _new_bias(self, stamp_ns: int, guess: np.ndarray) -> int:
+        key = B(self.bias_counter)
+        self.bias_counter += 1
+        self.bias_last = (key, int(stamp_ns))
+        self.values.insert(key, np.asarray(guess, float).copy())
+        self.bias_est = np.asarray(guess, float).copy()
+        return key
+
+    def _bias_transition(self, stamp_ns: int) -> float:
+        """Return ``a = exp(-dt/tau)`` from the newest bias variable to ``stamp_ns``."""
+        dt = abs(stamp_ns - self.bias_last[1]) * 1e-9
+        return math.exp(-dt / self.config.slam_bias_tau)
+
+    def _refresh_joint(self) -> None:
+        """Joint covariance of (newest keyframe, newest bias), computed only when asked."""
+        if self._joint_stale is None:
+            return
+        xk, bk = self._joint_stale            # as of the last update
+        try:
+            joint = self.isam.jointMarginalCovariance(gtsam.KeyVector([xk, bk]))
+            self.joint_cov = np.block([[joint.at(xk, xk), joint.at(xk, bk)],
+                                       [joint.at(bk, xk), joint.at(bk, bk)]])
+            self._joint_stale = None
+        except (RuntimeError, IndexError):
+            pass
+
+    def _bias_for(self, stamp_ns: int) -> int:
+        """Return the bias key for a SLAM measurement at ``stamp_ns`` (new one if due)."""
+        key, last = self.bias_last
+        if abs(stamp_ns - last) < self.config.slam_bias_step * 1e9:
+            return key
+        a = self._bias_transition(stamp_ns)
+        new = self._new_bias(stamp_ns, a * self.bias_est)
+        sig = self._bias_sigma() * math.sqrt(max(1.0 - a * a, 1e-6))
+        self.graph.add(gtsam.CustomFactor(gtsam.noiseModel.Diagonal.Sigmas(sig),
+                                          gtsam.KeyVector([key, new]),
+                                          _gauss_markov_error(a)))
+        return new
 
     def _new_keyframe(self, stamp_ns: int, odom: np.ndarray, guess: np.ndarray) -> Keyframe:
         kf = Keyframe(X(self.counter), int(stamp_ns), np.asarray(odom, float).copy())
@@ -209,13 +365,29 @@ class Localizer:
         return self.estimates[kf.key].copy()
 
     # ------------------------------------------------------------------ measurements
-    def slam_innovation(self, kf: Keyframe, measured: np.ndarray,
-                        cov: np.ndarray) -> tuple[float, np.ndarray]:
-        """Return (Mahalanobis², error vector) of a pose measurement at keyframe ``kf``."""
+    def slam_innovation(self, kf: Keyframe, measured: np.ndarray, cov: np.ndarray,
+                        stamp_ns: int | None = None) -> tuple[float, np.ndarray]:
+        """
+        Return (Mahalanobis², error vector) of a pose measurement at keyframe ``kf``.
+
+        With the bias state, the prediction is pose + bias (the newest bias moved to
+        ``stamp_ns`` by the Gauss–Markov model), with the joint uncertainty of both.
+        """
         est = self.estimates[kf.key]
-        err = np.array([measured[0] - est[0], measured[1] - est[1],
-                        float(wrap_angle(measured[2] - est[2]))])
-        s = cov + rotate_covariance(self.latest_cov, est[2])
+        if not self.bias_enabled or self.bias_last is None:
+            pred = est
+            s = cov + rotate_covariance(self.latest_cov, est[2])
+        else:
+            self._refresh_joint()
+            a = self._bias_transition(kf.stamp_ns if stamp_ns is None else stamp_ns)
+            pred = est + a * self.bias_est
+            c, sn = math.cos(est[2]), math.sin(est[2])
+            r = np.array([[c, -sn, 0.0], [sn, c, 0.0], [0.0, 0.0, 1.0]])
+            m = np.hstack([r, a * np.eye(3)])          # d(pose + a bias)/d(body, bias)
+            q = np.diag(self._bias_sigma() ** 2) * (1.0 - a * a)
+            s = cov + m @ self.joint_cov @ m.T + q
+        err = np.array([measured[0] - pred[0], measured[1] - pred[1],
+                        float(wrap_angle(measured[2] - pred[2]))])
         return float(err @ np.linalg.solve(s, err)), err
 
     def add_pose_measurement(self, stamp_ns: int, odom_at_stamp: np.ndarray,
@@ -230,15 +402,27 @@ class Localizer:
         delta = se2_between(odom_at_stamp, kf.odom)        # odometry from stamp to keyframe
         measured = se2_compose(pose, delta)
         sig = self.odom_noise(delta, abs(kf.stamp_ns - stamp_ns) * 1e-9)
+        gate_cov = cov + np.diag(sig ** 2)
+        d2, _ = self.slam_innovation(kf, measured, gate_cov, stamp_ns)
+        use_bias = self.bias_enabled and self.bias_last is not None
+        if use_bias:                # the slow part of the SLAM error is the bias state's
+            cov = cov * self.config.slam_white_scale ** 2
         cov = cov + np.diag(sig ** 2)
-        d2, _ = self.slam_innovation(kf, measured, cov)
         if gate and d2 > self.config.slam_gate:
             self.stats['slam_rejected'] += 1
             return False, d2
-        noise = gtsam.noiseModel.Robust.Create(
-            gtsam.noiseModel.mEstimator.Cauchy.Create(self.config.slam_kernel),
-            gtsam.noiseModel.Gaussian.Covariance(rotate_covariance(cov, -measured[2])))
-        self.graph.add(gtsam.PriorFactorPose2(kf.key, _pose2(measured), noise))
+        kernel = gtsam.noiseModel.mEstimator.Cauchy.Create(self.config.slam_kernel)
+        if use_bias:
+            bkey = self._bias_for(stamp_ns)
+            noise = gtsam.noiseModel.Robust.Create(kernel,
+                                                   gtsam.noiseModel.Gaussian.Covariance(cov))
+            self.graph.add(gtsam.CustomFactor(noise, gtsam.KeyVector([kf.key, bkey]),
+                                              _slam_bias_error(measured)))
+        else:
+            noise = gtsam.noiseModel.Robust.Create(
+                kernel, gtsam.noiseModel.Gaussian.Covariance(
+                    rotate_covariance(cov, -measured[2])))
+            self.graph.add(gtsam.PriorFactorPose2(kf.key, _pose2(measured), noise))
         self.stats['slam_accepted'] += 1
         return True, d2
 
@@ -292,12 +476,30 @@ class Localizer:
             if L(ident) in self.landmark_keys:
                 self.landmark_est[ident] = np.asarray(
                     self.isam.calculateEstimatePoint2(L(ident)), float)
+        if self.bias_last is not None:
+            self.bias_est = np.asarray(self.isam.calculateEstimateVector(self.bias_last[0]),
+                                       float)
+            self._joint_stale = (self.keyframes[-1].key, self.bias_last[0])
         try:
             self.latest_cov = np.asarray(self.isam.marginalCovariance(self.keyframes[-1].key))
         except RuntimeError:
             pass
         if self.since_rebase >= self.config.window:
             self.rebase()
+
+    def smoothed_landmark(self, ident: int) -> np.ndarray | None:
+        """
+        Return the graph's current estimate of landmark ``ident`` (None without a variable).
+
+        The landmark map is refreshed only for the landmarks of each update; this is the
+        estimate given everything seen since (what a saved map should hold).
+        """
+        if L(ident) not in self.landmark_keys:
+            return None
+        try:
+            return np.asarray(self.isam.calculateEstimatePoint2(L(ident)), float)
+        except (RuntimeError, IndexError):
+            return self.landmark_est.get(ident)
 
     def landmark_covariance(self, ident: int) -> np.ndarray | None:
         """Marginal covariance of a landmark (None when it has no variable)."""
@@ -309,7 +511,23 @@ class Localizer:
             return None
 
     def rebase(self) -> None:
-        """Start a fresh iSAM2 from the newest keyframe and the landmarks' marginals."""
+        """
+        Start a fresh iSAM2 from the newest keyframe, the SLAM bias and the landmarks.
+
+        With ``rebase_joint`` their joint marginal (one dense Gaussian, kept as a linear factor
+        at the current estimate) carries everything the old graph knew, landmark–landmark and
+        pose–landmark correlations included: a known map's landmarks keep what the run has
+        learnt about them. Otherwise (more than ``rebase_joint_max_landmarks`` landmarks, or the
+        joint marginal fails) the pose and bias get their joint marginal, each landmark its own
+        inflated marginal, and known landmarks their map prior again.
+        """
+        if self.config.rebase_joint and \
+                len(self.landmark_keys) <= self.config.rebase_joint_max_landmarks:
+            try:
+                self._rebase_joint()
+                return
+            except RuntimeError:
+                pass
         last = self.keyframes[-1]
         pose = self.estimates[last.key]
         cov = self.latest_cov
@@ -329,9 +547,18 @@ class Localizer:
         self.keyframes = keep
         self.estimates = {last.key: pose}
         self.values.insert(last.key, _pose2(pose))
-        self.graph.add(gtsam.PriorFactorPose2(last.key, _pose2(pose),
-                                              gtsam.noiseModel.Gaussian.Covariance(
-                                                  cov * 1.5 + np.eye(3) * 1e-8)))
+        if self.bias_last is not None:
+            self._refresh_joint()
+            # Keep the pose–bias correlation: SLAM measures their sum much better than either.
+            bias, stamp = self.bias_est.copy(), self.bias_last[1]
+            bkey = self._new_bias(stamp, bias)
+            self.graph.add(gtsam.CustomFactor(
+                gtsam.noiseModel.Gaussian.Covariance(self.joint_cov * 1.5 + np.eye(6) * 1e-8),
+                gtsam.KeyVector([last.key, bkey]), _joint_prior_error(_pose2(pose), bias)))
+        else:
+            self.graph.add(gtsam.PriorFactorPose2(last.key, _pose2(pose),
+                                                  gtsam.noiseModel.Gaussian.Covariance(
+                                                      cov * 1.5 + np.eye(3) * 1e-8)))
         self.landmark_keys = set()
         for ident, (est, lcov, known) in lms.items():
             if known is not None:
@@ -345,6 +572,33 @@ class Localizer:
         self.since_rebase = 0
         self.stats['rebases'] += 1
         self.isam.update(self.graph, self.values)
+        self.graph = gtsam.NonlinearFactorGraph()
+        self.values = gtsam.Values()
+
+    def _rebase_joint(self) -> None:
+        last = self.keyframes[-1]
+        keys = [last.key] + ([self.bias_last[0]] if self.bias_last is not None else [])
+        keys += sorted(self.landmark_keys)
+        joint = self.isam.jointMarginalCovariance(gtsam.KeyVector(keys))
+        cov = np.block([[joint.at(a, b) for b in keys] for a in keys])
+        info = np.linalg.inv(cov * self.config.rebase_inflate + np.eye(len(cov)) * 1e-9)
+        lin = gtsam.Values()
+        lin.insert(last.key, _pose2(self.estimates[last.key]))
+        if self.bias_last is not None:
+            self.bias_est = np.asarray(self.isam.calculateEstimateVector(keys[1]), float)
+            lin.insert(keys[1], self.bias_est.copy())
+        for key in self.landmark_keys:
+            ident = gtsam.Symbol(key).index()
+            self.landmark_est[ident] = np.asarray(self.isam.calculateEstimatePoint2(key), float)
+            lin.insert(key, self.landmark_est[ident].copy())
+        self.isam = gtsam.ISAM2(self._params)
+        self.graph = gtsam.NonlinearFactorGraph()
+        self.graph.add(gtsam.LinearContainerFactor(_dense_prior(keys, info), lin))
+        self.keyframes = [last]
+        self.estimates = {last.key: self.estimates[last.key]}
+        self.since_rebase = 0
+        self.stats['rebases'] += 1
+        self.isam.update(self.graph, lin)
         self.graph = gtsam.NonlinearFactorGraph()
         self.values = gtsam.Values()
 

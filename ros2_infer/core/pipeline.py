@@ -11,7 +11,7 @@ counted in ``faults`` and logged at most once per ``log_period`` of stamp time p
 """
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import logging
 import math
 
@@ -446,8 +446,21 @@ class FusionPipeline:
 
     # ------------------------------------------------------------------ state
     def landmarks(self) -> list[Landmark]:
-        """Return the current landmark map (confirmed landmarks)."""
-        return self.map.to_landmarks()
+        """
+        Return the current landmark map (confirmed landmarks).
+
+        Positions are the localizer's smoothed estimates given everything seen so far (the map
+        itself is refreshed only for the landmarks each update touched); the map's state, and
+        so the association, is not changed by asking.
+        """
+        out = []
+        for lm in self.map.to_landmarks():
+            est = self.localizer.smoothed_landmark(lm.id) if self.localizer.initialized \
+                else None
+            if est is not None and np.all(np.isfinite(est)):
+                lm = replace(lm, position=(float(est[0]), float(est[1]), lm.position[2]))
+            out.append(lm)
+        return out
 
     def stats(self) -> dict:
         """Counters of the localizer, the map and the faults."""

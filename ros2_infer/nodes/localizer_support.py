@@ -54,6 +54,17 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
           'may report tiny or zero covariance).', low=0.001, high=10.0),
     Param('slam.min_sigma_yaw', 0.015, 'Floor (rad) of the SLAM yaw standard deviation.',
           low=0.0005, high=3.0),
+    Param('slam.bias_sigma_xy', 0.045, 'Stationary standard deviation (m) of the SLAM bias '
+          'state: a slowly varying x/y error of the SLAM pose estimated with the pose. 0 '
+          '(with slam.bias_sigma_yaw 0): no bias state, SLAM poses are independent priors.',
+          read_only=True, low=0.0, high=10.0),
+    Param('slam.bias_sigma_yaw', 0.02, 'Stationary standard deviation (rad) of the SLAM '
+          'yaw bias.', read_only=True, low=0.0, high=3.0),
+    Param('slam.bias_tau', 20.0, 'Correlation time (s) of the SLAM bias (first-order '
+          'Gauss-Markov).', read_only=True, low=0.1, high=3600.0),
+    Param('slam.white_scale', 0.5, 'With the bias state: the part of the (inflated) SLAM '
+          'standard deviation that is white noise (the rest is the bias).', read_only=True,
+          low=0.01, high=10.0),
     Param('map.mode', 'online', "'online': build the landmark map while running; 'known': "
           'localise against map.known_file (no new landmarks).', read_only=True,
           choices=('online', 'known')),
@@ -114,6 +125,10 @@ def apply_values(config: PipelineConfig, values: Mapping[str, Any]) -> PipelineC
     loc.slam_inflate = float(values['slam.inflate'])
     xy, yaw = float(values['slam.min_sigma_xy']), float(values['slam.min_sigma_yaw'])
     loc.slam_min_sigma = (xy, xy, yaw)
+    bias_xy = float(values['slam.bias_sigma_xy'])
+    loc.slam_bias_sigma = (bias_xy, bias_xy, float(values['slam.bias_sigma_yaw']))
+    loc.slam_bias_tau = float(values['slam.bias_tau'])
+    loc.slam_white_scale = float(values['slam.white_scale'])
     return config
 
 
