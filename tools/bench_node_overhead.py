@@ -2,7 +2,9 @@
 """
 Per-frame cost of the detector node's path vs the model, and vs a seed-style path.
 
-Everything runs in one process on the same ONNX model (a generated TinyDet, or ``--spec``),
+Everything runs in one process on the same ONNX model (a generated random-weight network of
+YOLOv8n's size and output layout by default, the bundled TinyDet architecture with ``--size
+tinydet``, or ``--spec``),
 on 640x480 rgb8 sensor_msgs/Image messages built from rosbags classes (no ROS needed):
 
 node path:  Image msg -> zero-copy view (conversions.image_for_model) -> core preprocessing
@@ -41,14 +43,14 @@ def timed(function: Callable, *args):
     return result, time.perf_counter() - start
 
 
-def make_model(spec: str, width: int, height: int, threads: int):
+def make_model(spec: str, width: int, height: int, threads: int, size: str = 'tinydet'):
     from ros2_infer.core.model import load_model
-    from ros2_infer.training.generated import generate_detector
+    from ros2_infer.training.generated import generate_detector, YOLOV8N_CLASS
 
     if not spec:
         folder = Path(tempfile.mkdtemp(prefix='bench_node_'))
         generate_detector(folder, width=width, height=height, variants=['onnx'],
-                          calibration_images=1)
+                          calibration_images=1, **(YOLOV8N_CLASS if size == 'yolov8n' else {}))
         spec = str(folder / 'tinydet.yaml')
     else:
         from ros2_infer.models import resolve_model_spec
@@ -175,6 +177,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--spec', default='', help='model spec YAML or bundled:NAME '
                         '(default: a generated random-weight TinyDet at --width x --height)')
+    parser.add_argument('--size', choices=('yolov8n', 'tinydet'), default='yolov8n',
+                        help="generated model's network: yolov8n (YOLOv8n's 8.7 GFLOP at "
+                        "640x640 and its [1, 84, 8400] output) or tinydet (the bundled "
+                        'architecture, 3.4 GFLOP at 640x640)')
     parser.add_argument('--width', type=int, default=640, help='generated model input width')
     parser.add_argument('--height', type=int, default=640, help='generated model input height')
     parser.add_argument('--frames', type=int, default=100)
@@ -190,7 +196,7 @@ def main() -> None:
     from ros2_infer.rosbag.typestore import get_typestore
 
     types = get_typestore().types
-    model = make_model(args.spec, args.width, args.height, args.threads)
+    model = make_model(args.spec, args.width, args.height, args.threads, args.size)
     detector = Detector(model, conf_threshold=args.conf)
     vision = conv.VisionTypes(types)
     rng = np.random.default_rng(1)
@@ -218,12 +224,16 @@ def main() -> None:
     node, seed = stage_stats(node_runs), stage_stats(seed_runs)
     detections = int(np.median([r['detections'] for r in node_runs]))
     spec = detector.spec
+    model_label = (spec.name if args.spec else
+                   {'yolov8n': 'generated YOLOv8n-size (8.7 GFLOP at 640x640)',
+                    'tinydet': 'generated TinyDet (3.4 GFLOP at 640x640)'}[args.size])
     lines = [
         '# Detector node overhead (tools/bench_node_overhead.py)',
         '',
         f'One process, {args.frames} interleaved frames per path, 640x480 rgb8 '
-        f'sensor_msgs/Image (rosbags classes), model {spec.name} '
-        f'{spec.input.width}x{spec.input.height} ({model_desc}), {detections} detections per '
+        f'sensor_msgs/Image (rosbags classes), model {model_label}, input '
+        f'{spec.input.width}x{spec.input.height}, {len(spec.class_names)} classes '
+        f'({model_desc}), {detections} detections per '
         f'frame (median), conf {args.conf}. Machine: {platform.machine()}, '
         f'{platform.processor() or platform.platform()}. Milliseconds, p50 / p95.',
         '',

@@ -6,6 +6,7 @@ the calibration and parity images are synthetic scenes (textured floor, coloured
 """
 
 from pathlib import Path
+from statistics import NormalDist
 from typing import List, Sequence
 
 import cv2
@@ -57,9 +58,28 @@ def detector_template(name: str = 'tinydet', width: int = 320, height: int = 240
         source=dict(source or {}))
 
 
+# A generated detector with YOLOv8n's cost and output layout: 8.7 GFLOP at 640x640, 2.8 M
+# parameters, 80 classes ([1, 84, 8400]), the model most users put behind a node at 640.
+YOLOV8N_CLASS = {'widths': (24, 48, 96, 160, 256), 'neck_width': 80,
+                 'classes': tuple(f'class{i}' for i in range(80))}
+
+
+def _upper_quantile(num_classes: int) -> float:
+    """Return z with P(N(0,1) > z) = P(N(0,1) > 4/1.5) x 7 / num_classes."""
+    tail = 1.0 - NormalDist().cdf(4.0 / 1.5)
+    return NormalDist().inv_cdf(1.0 - min(0.5, tail * len(DEMO_CLASSES) / num_classes))
+
+
 def generate_detector(out_dir: Path, *, seed: int = 0, width: int = 320, height: int = 240,
-                      variants=None, calibration_images: int = 16) -> List[ModelSpec]:
-    """Export a seeded random-weight TinyDet in every variant; returns the written specs."""
+                      variants=None, calibration_images: int = 16, widths=None,
+                      neck_width: int = 48, classes: Sequence[str] = DEMO_CLASSES,
+                      ) -> List[ModelSpec]:
+    """
+    Export a seeded random-weight TinyDet in every variant; returns the written specs.
+
+    ``widths``, ``neck_width`` and ``classes`` size the network (default: the bundled TinyDet's
+    architecture; ``**YOLOV8N_CLASS``: a YOLOv8n-sized one).
+    """
     import torch
 
     from ros2_infer.training.export import ALL_VARIANTS, export_variants
@@ -72,7 +92,9 @@ def generate_detector(out_dir: Path, *, seed: int = 0, width: int = 320, height:
                 out_dir.glob('*.torchscript')):
             old.unlink()
     torch.manual_seed(seed)
-    module = TinyDet(len(DEMO_CLASSES), prior_prob=0.1).eval()
+    size = {'neck_width': neck_width} if widths is None else {'widths': tuple(widths),
+                                                                 'neck_width': neck_width}
+    module = TinyDet(len(classes), prior_prob=0.1, **size).eval()
     # PyTorch's default init shrinks activations layer after layer, so untrained scores would
     # all sit at the prior. He init keeps features image-dependent, and the class logits are
     # then standardised to N(-4, 1.5) over synthetic images: random weights still give a few
@@ -81,15 +103,18 @@ def generate_detector(out_dir: Path, *, seed: int = 0, width: int = 320, height:
         for layer in module.modules():
             if isinstance(layer, torch.nn.Conv2d):
                 torch.nn.init.kaiming_normal_(layer.weight, nonlinearity='relu')
-    template = detector_template(width=width, height=height)
+    template = detector_template(width=width, height=height, classes=classes)
     probe = torch.from_numpy(np.concatenate(calibration_tensors(
         synthetic_images(4, seed=seed + 2000), template.input)))
+    # More classes, more chances per anchor: lower the mean so that the expected number of
+    # (anchor, class) scores above a threshold stays that of the 7-class model.
+    mean = -4.0 - 1.5 * (_upper_quantile(len(classes)) - _upper_quantile(len(DEMO_CLASSES)))
     with torch.no_grad():
         for (_, logits), head in zip(module.forward_raw(probe), module.heads):
             gain = 1.5 / float(logits.std().clamp_min(1e-6))
             head.cls.weight.mul_(gain)
-            head.cls.bias.copy_((head.cls.bias - float(logits.mean())) * gain - 4.0)
-    template = detector_template(width=width, height=height, source={
+            head.cls.bias.copy_((head.cls.bias - float(logits.mean())) * gain + mean)
+    template = detector_template(width=width, height=height, classes=classes, source={
         'kind': 'generated', 'weights': f'random, torch seed {seed}', 'trained': False,
         'license': 'Apache-2.0'})
     calibration = calibration_tensors(
