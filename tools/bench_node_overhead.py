@@ -179,7 +179,7 @@ def main() -> None:
                         '(default: a generated random-weight TinyDet at --width x --height)')
     parser.add_argument('--size', choices=('yolov8n', 'tinydet'), default='yolov8n',
                         help="generated model's network: yolov8n (YOLOv8n's 8.7 GFLOP at "
-                        "640x640 and its [1, 84, 8400] output) or tinydet (the bundled "
+                        '640x640 and its [1, 84, 8400] output) or tinydet (the bundled '
                         'architecture, 3.4 GFLOP at 640x640)')
     parser.add_argument('--width', type=int, default=640, help='generated model input width')
     parser.add_argument('--height', type=int, default=640, help='generated model input height')

@@ -92,8 +92,9 @@ def generate_detector(out_dir: Path, *, seed: int = 0, width: int = 320, height:
                 out_dir.glob('*.torchscript')):
             old.unlink()
     torch.manual_seed(seed)
-    size = {'neck_width': neck_width} if widths is None else {'widths': tuple(widths),
-                                                                 'neck_width': neck_width}
+    size = {'neck_width': neck_width}
+    if widths is not None:
+        size['widths'] = tuple(widths)
     module = TinyDet(len(classes), prior_prob=0.1, **size).eval()
     # PyTorch's default init shrinks activations layer after layer, so untrained scores would
     # all sit at the prior. He init keeps features image-dependent, and the class logits are
