@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--world', default='turtlebot3_world', help='world to simulate')
     parser.add_argument('--duration', type=float, default=180.0, help='simulated seconds')
     parser.add_argument('--seed', type=int, default=1, help='seed of layout, drive and noise')
+    parser.add_argument('--noise-seed', type=int, default=None,
+                        help='seed of the sensor noise only (odometry, SLAM, timing, scan, '
+                             'camera): another run of the same layout and drive (default: --seed)')
     parser.add_argument('--out', required=True,
                         help='output directory (gets bag/, landmarks.yaml, sim_info.yaml)')
     parser.add_argument('--robot', default='waffle_pi', choices=('waffle_pi', 'burger'),
@@ -56,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from ros2_infer.sim.simulator import SimConfig, simulate
 
     config = SimConfig(
-        world=args.world, duration=args.duration, seed=args.seed, robot=args.robot,
+        world=args.world, duration=args.duration, seed=args.seed, noise_seed=args.noise_seed,
+        robot=args.robot,
         width=args.width, height=args.height, camera_rate=args.camera_rate,
         scan_rate=args.scan_rate, slam_style=args.slam_style, slam_profile=args.slam_profile,
         slam_latency=args.slam_latency, compressed=args.compressed,

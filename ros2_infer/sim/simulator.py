@@ -41,6 +41,9 @@ class SimConfig:
     world: str = 'turtlebot3_world'
     duration: float = 180.0
     seed: int = 1
+    # Seed of the sensor-noise streams (odometry, SLAM, timing, scan, camera, IMU); None: seed.
+    # Another noise seed is another run of the same layout and drive, with its own errors.
+    noise_seed: int | None = None
     robot: str = 'waffle_pi'
     width: int = 640
     height: int = 480
@@ -61,6 +64,11 @@ class SimConfig:
     joint_states: bool = True
     progress: bool = True
     odom_model: OdomErrorModel = field(default_factory=OdomErrorModel)
+
+    @property
+    def noise_seed_or_seed(self) -> int:
+        """Return the seed of the sensor-noise streams."""
+        return self.seed if self.noise_seed is None else self.noise_seed
 
     def validate(self) -> None:
         """Raise InputError on an impossible combination."""
@@ -160,15 +168,15 @@ def simulate(config: SimConfig, out_dir) -> dict[str, object]:
     traj = driver.drive(robot, dur + 0.1, rng=_rng(config.seed, 'driver'),
                         kidnap_time=config.kidnap_time)
     odom_model = config.odom_model
-    odom = simulate_odometry(traj, robot, odom_model, _rng(config.seed, 'odom'))
+    odom = simulate_odometry(traj, robot, odom_model, _rng(config.noise_seed_or_seed, 'odom'))
     profile = slam.get_profile(config.slam_profile or slam.DEFAULT_PROFILE[config.slam_style],
                                config.slam_latency)
-    slam_rng = _rng(config.seed, 'slam')
+    slam_rng = _rng(config.noise_seed_or_seed, 'slam')
     slam_err = slam.SlamErrorProcess(profile, dur + 1.0, slam_rng)
     slam_cov = slam.covariance(profile)
 
     # ---- stamps of every stream ------------------------------------------------------------
-    trng = _rng(config.seed, 'timing')
+    trng = _rng(config.noise_seed_or_seed, 'timing')
     tim = dict(timing.DEFAULT_TIMING)
     tim['camera'] = replace(tim['camera'], rate=config.camera_rate)
     tim['scan'] = replace(tim['scan'], rate=config.scan_rate)
@@ -238,8 +246,8 @@ def simulate(config: SimConfig, out_dir) -> dict[str, object]:
     ray_geom = np.zeros(SCAN_BEAMS, np.int32)
     ray_dist = np.zeros(SCAN_BEAMS)
     geomgroup = np.array([1, 1, 0, 0, 0, 0], np.uint8)  # world + landmarks, not the robot
-    scan_rng = _rng(config.seed, 'scan')
-    imu_rng = _rng(config.seed, 'imu')
+    scan_rng = _rng(config.noise_seed_or_seed, 'scan')
+    imu_rng = _rng(config.noise_seed_or_seed, 'imu')
     cam = None
     if has_camera:
         from ros2_infer.sim.render import boxes_from_labels, CameraRenderer, NoiseBank
@@ -247,7 +255,7 @@ def simulate(config: SimConfig, out_dir) -> dict[str, object]:
         cam = CameraRenderer(model, config.width, config.height, seg_scale=config.seg_scale,
                              depth=config.depth)
         noise = NoiseBank((config.height, config.width, 3), appearance.camera_noise,
-                          _rng(config.seed, 'camera'))
+                          _rng(config.noise_seed_or_seed, 'camera'))
         image_buf = np.empty((config.height, config.width, 3), np.uint8)
         fx, fy, cx, cy = camera_intrinsics(config.width, config.height)
         label_of_geom = np.full(model.ngeom + 1, -1, np.int64)
