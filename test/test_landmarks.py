@@ -59,3 +59,18 @@ def test_online_map_confirms_and_saves(tmp_path):
     save_landmark_map(tmp_path / 'map.yaml', saved)
     frame, loaded = load_landmark_map(tmp_path / 'map.yaml')
     assert frame == 'map' and loaded == saved
+
+
+def test_misclassifications_neither_duplicate_nor_relabel_an_object():
+    m = LandmarkMap(confirm_after=3)
+    # A barrel seen five times, twice called a traffic cone: one landmark, a barrel.
+    for cls in ('barrel', 'traffic_cone', 'barrel', 'traffic_cone', 'barrel'):
+        m.propose(_obs(cls, (1.0 + 0.01 * len(m.landmarks), 2.0)))
+    assert [(lm.class_name, lm.confirmed) for lm in m.landmarks.values()] == [('barrel', True)]
+    # Once confirmed, a wrong label next to it is not a new object either.
+    assert m.propose(_obs('ball', (1.1, 2.05))) == (None, False)
+    assert len(m.landmarks) == 1
+    # A tentative landmark takes the majority class of its observations when confirmed.
+    for cls in ('box', 'ball', 'ball'):
+        ident, confirmed = m.propose(_obs(cls, (3.0, 0.5)))
+    assert confirmed and m.landmarks[ident].class_name == 'ball'

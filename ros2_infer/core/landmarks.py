@@ -34,6 +34,7 @@ class MapLandmark:
     n_obs: int = 0
     confirmed: bool = True
     samples: list = field(default_factory=list)
+    class_votes: dict = field(default_factory=dict)   # tentative: class name -> observations
 
 
 @dataclass
@@ -204,27 +205,34 @@ class LandmarkMap:
             when it fell next to an already confirmed landmark) and whether that landmark has
             just been confirmed.
         """
-        for lm in self.landmarks.values():
-            if lm.class_name == obs.class_name and \
-                    np.linalg.norm(lm.position - obs.position) < self.min_separation:
-                if lm.confirmed:
-                    return None, False
-                lm.samples.append(obs.position.copy())
-                lm.n_obs += 1
-                lm.position = np.mean(lm.samples, axis=0)
-                if lm.n_obs >= self.confirm_after:
-                    lm.confirmed = True
-                    lm.covariance = obs.covariance + np.eye(2) * 0.05 ** 2
-                    self.stats['new'] += 1
-                    return lm.id, True
-                return lm.id, False
+        # Two objects are never closer than min_separation: an observation there is the same
+        # object, whatever the detector called it this time. A confirmed landmark keeps its
+        # class (a misclassification must not spawn a duplicate next to it); a tentative one
+        # takes the class most of its observations had when it is confirmed.
+        near = [lm for lm in self.landmarks.values()
+                if np.linalg.norm(lm.position - obs.position) < self.min_separation]
+        if any(lm.confirmed for lm in near):
+            return None, False
+        if near:
+            lm = min(near, key=lambda m: np.linalg.norm(m.position - obs.position))
+            lm.samples.append(obs.position.copy())
+            lm.n_obs += 1
+            lm.class_votes[obs.class_name] = lm.class_votes.get(obs.class_name, 0) + 1
+            lm.position = np.mean(lm.samples, axis=0)
+            if lm.n_obs >= self.confirm_after:
+                lm.class_name = max(lm.class_votes, key=lm.class_votes.get)
+                lm.confirmed = True
+                lm.covariance = obs.covariance + np.eye(2) * 0.05 ** 2
+                self.stats['new'] += 1
+                return lm.id, True
+            return lm.id, False
         ident = self.next_id
         self.next_id += 1
         confirmed = self.confirm_after <= 1
         self.landmarks[ident] = MapLandmark(
             ident, obs.class_name, obs.position.copy(), obs.covariance.copy(),
             z=obs.size[2] / 2, size=tuple(obs.size), confirmed=confirmed, n_obs=1,
-            samples=[obs.position.copy()])
+            samples=[obs.position.copy()], class_votes={obs.class_name: 1})
         self.stats['new'] += int(confirmed)
         return ident, confirmed
 
