@@ -58,10 +58,21 @@ def make_model(spec: str, width: int, height: int, threads: int, size: str = 'ti
     return load_model(spec, threads=threads or None, warmup_runs=3)
 
 
-def node_path(model, detector, vision, msg, conv) -> Dict[str, float]:
-    """One frame through the node's code; returns seconds per stage."""
+def decode(detector, outputs):
+    """Run the spec's decoder + NMS on raw outputs (both paths share it)."""
     from ros2_infer.core.decoders import DETECTION_DECODERS
 
+    spec = detector.spec
+    return DETECTION_DECODERS[spec.output.format](
+        next(iter(outputs.values())), num_classes=len(spec.class_names),
+        conf_threshold=detector.conf_threshold, iou_threshold=detector.iou_threshold,
+        max_detections=detector.max_detections,
+        input_size=(spec.input.width, spec.input.height),
+        normalized_boxes=spec.output.normalized_boxes)
+
+
+def node_path(model, detector, vision, msg, conv) -> Dict[str, float]:
+    """One frame through the node's code; returns seconds per stage."""
     spec = detector.spec
     t: Dict[str, float] = {}
     (image, color), t[STAGES[0]] = timed(conv.image_for_model, msg)
@@ -69,12 +80,7 @@ def node_path(model, detector, vision, msg, conv) -> Dict[str, float]:
     outputs, t[STAGES[2]] = timed(model.run, tensor)
 
     def post():
-        boxes, scores, ids = DETECTION_DECODERS[spec.output.format](
-            next(iter(outputs.values())), num_classes=len(spec.class_names),
-            conf_threshold=detector.conf_threshold, iou_threshold=detector.iou_threshold,
-            max_detections=detector.max_detections,
-            input_size=(spec.input.width, spec.input.height),
-            normalized_boxes=spec.output.normalized_boxes)
+        boxes, scores, ids = decode(detector, outputs)
         from ros2_infer.core.detections import Detections
         return Detections(transform.boxes_to_source(boxes), scores, ids, spec.class_names)
 
@@ -90,8 +96,6 @@ def seed_path(model, detector, msg, types) -> Dict[str, float]:
     import torch
     from torchvision import transforms
 
-    from ros2_infer.core.decoders import DETECTION_DECODERS
-
     spec = detector.spec
     t: Dict[str, float] = {}
     size = (spec.input.height, spec.input.width)
@@ -102,12 +106,7 @@ def seed_path(model, detector, msg, types) -> Dict[str, float]:
     outputs, t[STAGES[2]] = timed(model.run, tensor)
 
     def post():
-        boxes, scores, ids = DETECTION_DECODERS[spec.output.format](
-            next(iter(outputs.values())), num_classes=len(spec.class_names),
-            conf_threshold=detector.conf_threshold, iou_threshold=detector.iou_threshold,
-            max_detections=detector.max_detections,
-            input_size=(spec.input.width, spec.input.height),
-            normalized_boxes=spec.output.normalized_boxes)
+        boxes, scores, ids = decode(detector, outputs)
         sx, sy = msg.width / spec.input.width, msg.height / spec.input.height
         return torch.from_numpy(boxes) * torch.tensor([sx, sy, sx, sy]), scores, ids
 

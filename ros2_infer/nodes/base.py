@@ -235,10 +235,21 @@ class InferenceNode(ParameterizedNode, Node):
         self.stop_inference()
         return super().on_deactivate(state)
 
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        """Free what configure and activate made."""
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         """Free everything."""
         self.release()
         return TransitionCallbackReturn.SUCCESS
+
+    def destroy_lifecycle_publishers(self, publishers: Iterable[Any]) -> None:
+        """Destroy the given lifecycle publishers (None entries are skipped)."""
+        for pub in publishers:
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
 
     def release(self) -> None:
         """Free publishers and node-specific resources (subclasses extend)."""

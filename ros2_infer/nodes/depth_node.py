@@ -83,18 +83,11 @@ class DepthNode(InferenceNode):
         self.subscribe(Image, 'image', self._on_image)
         return result
 
-    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        """Free publishers and the TF listener."""
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
-
     def release(self) -> None:
         """Destroy publishers, TF listener and caches."""
         super().release()
         self.estimator = None
-        for pub in (self._depth_pub, self._confidence_pub):
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
+        self.destroy_lifecycle_publishers((self._depth_pub, self._confidence_pub))
         self._depth_pub = self._confidence_pub = None
         if self._tf_listener is not None and hasattr(self._tf_listener, 'unregister'):
             self._tf_listener.unregister()

@@ -93,18 +93,12 @@ class DetectorNode(InferenceNode):
             self.subscribe(Image, 'image', self._on_image)
         return result
 
-    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        """Free the publishers."""
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
-
     def release(self) -> None:
         """Destroy publishers and the detector."""
         super().release()
         self.detector = None
-        for pub in (self._detections_pub, self._label_pub, self._debug_pub):
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
+        self.destroy_lifecycle_publishers((self._detections_pub, self._label_pub,
+                                           self._debug_pub))
         self._detections_pub = self._label_pub = self._debug_pub = None
 
     def on_parameters_changed(self, changes: Dict[str, Any]) -> None:
