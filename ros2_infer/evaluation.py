@@ -4,7 +4,8 @@ Accuracy of a model on simulator bags (reads ground truth: evaluation only, neve
 Detection follows the COCO protocol (pycocotools): every image of the bag that has ground
 truth, detections at a low threshold (0.001), mAP@0.5 and mAP@0.5:0.95. Ground-truth boxes
 smaller than the visibility rule's minimum area or side (at the camera's resolution; boxes are
-already occlusion-aware, covering only visible pixels) are ignore regions: neither a miss nor, when
+already occlusion-aware, covering only visible pixels), and objects more hidden than the rule
+allows (visible fraction below ``min_visible``), are ignore regions: neither a miss nor, when
 detected, a false positive.
 """
 
@@ -43,6 +44,7 @@ def evaluate_detector(spec_path: Path, bags: Sequence[Path], *, backend: Optiona
         'bags': [str(b) for b in bags],
         'protocol': {'conf_threshold': conf_threshold, 'nms_iou': iou_threshold,
                      'min_box_area_px': rule.min_area, 'min_box_side_px': rule.min_side,
+                     'min_visible_fraction': rule.min_visible,
                      'boxes': 'occlusion-aware (visible pixels only)'},
         'latency_ms_p50': float(np.percentile(latencies, 50)),
     })

@@ -57,10 +57,10 @@ def test_recorded_accuracy_int8_parity_and_regression_floor():
             # int8 loses at most 1 point mAP@0.5 and 2 points mAP@0.5:0.95 (issue 4).
             assert fp32['map50'] - int8['map50'] <= 0.01, (split, variant)
             assert fp32['map50_95'] - int8['map50_95'] <= 0.02, (split, variant)
-    # A floor against a broken retrain; the issue's targets (0.90 / 0.65) are not met yet,
-    # see docs/models.md for the measured values.
-    assert metrics['held_out_layouts']['onnxruntime fp32']['map50'] >= 0.55
-    assert metrics['unseen_appearance']['onnxruntime fp32']['map50'] >= 0.35
+    # The unseen-appearance target (0.65) is met and guarded; held-out layouts with training
+    # appearance reach 0.81 of the 0.90 target (docs/models.md): a floor against a broken retrain.
+    assert metrics['held_out_layouts']['onnxruntime fp32']['map50'] >= 0.78
+    assert metrics['unseen_appearance']['onnxruntime fp32']['map50'] >= 0.65
     assert metrics['held_out_layouts']['onnxruntime fp32']['per_class_ap50']['pillar'] >= 0.9
 
 

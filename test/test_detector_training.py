@@ -40,6 +40,29 @@ def test_loss_is_finite_and_backpropagates_with_and_without_objects():
     assert model.heads[0].cls.weight.grad.abs().sum() > 0
 
 
+def test_dont_care_boxes_teach_nothing():
+    # An ignored box (e.g. an object mostly hidden): no positive anchors, and the anchors it
+    # claims are not pushed towards background either.
+    torch.manual_seed(0)
+    model = TinyDet(2)
+    loss_fn = DetectionLoss(model)
+    raw = model.forward_raw(torch.rand(1, 3, 96, 128))
+    box = [0.0, 10.0, 10.0, 60.0, 70.0]
+    _, counted = loss_fn(raw, [torch.tensor([box + [0.0]])])
+    _, ignored = loss_fn(raw, [torch.tensor([box + [1.0]])])
+    _, empty = loss_fn(raw, [torch.zeros((0, 6))])
+    assert counted['box'] > 0 and ignored['box'] == 0
+    assert ignored['cls'] < empty['cls']
+
+
+def test_ignored_ground_truth_stays_as_a_dont_care_target():
+    sample = synthetic_labelled(1, seed=3)[0]
+    sample.ignore = np.arange(len(sample.boxes)) == 0
+    dataset = DetectionDataset([sample], InputSpec(width=320, height=240), augment=False)
+    _, targets = dataset[0]
+    assert targets[:, 5].tolist() == sample.ignore.astype(float).tolist()
+
+
 def test_augmented_targets_stay_inside_the_input():
     sample = synthetic_labelled(1, seed=3)[0]
     dataset = DetectionDataset([sample] * 30, InputSpec(width=320, height=240), augment=True)
@@ -47,7 +70,8 @@ def test_augmented_targets_stay_inside_the_input():
     for index in range(30):
         tensor, targets = dataset[index]
         assert tensor.shape == (3, 240, 320)
-        assert targets.shape[1] == 5
+        assert targets.shape[1] == 6  # class, box, don't-care flag
+        assert set(targets[:, 5].tolist()) <= {0.0}
         assert (targets[:, 1:] >= 0).all() and (targets[:, [1, 3]] <= 320).all()
         assert (targets[:, [2, 4]] <= 240).all()
         assert set(targets[:, 0].long().tolist()) <= set(sample.class_ids.tolist())

@@ -249,6 +249,18 @@ def test_gt_centres_project_into_gt_boxes(bag):
     assert len(classes) >= 4
 
 
+def test_gt_scores_are_visible_fractions(bag):
+    # The ground-truth score is the share of the object's pixels nothing hides: 1 for most
+    # boxes, lower for objects behind pillars, never 0 (a box has visible pixels).
+    scores = np.array([det.results[0].hypothesis.score
+                       for m in bag['msgs']['/ground_truth/detections']
+                       for det in m.msg.detections])
+    assert len(scores) > 100
+    assert ((scores > 0) & (scores <= 1)).all()
+    assert np.mean(scores == 1.0) > 0.3
+    assert np.mean(scores < 0.9) > 0.02
+
+
 def test_odometry_drifts_and_slam_is_accurate(bag):
     msgs = bag['msgs']
     track = _gt_track(msgs)

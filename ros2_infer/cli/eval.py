@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=int, default=0)
     parser.add_argument('--min-area', type=float, default=100.0,
                         help='detector: ground-truth boxes below this area (px^2) are ignored')
+    parser.add_argument('--min-visible', type=float, default=0.5,
+                        help='detector: ground-truth objects with a smaller visible fraction '
+                             '(the rest hidden behind other things) are ignored; 0 counts all')
     parser.add_argument('--json', action='store_true', help='print the full JSON report')
 
 
@@ -38,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         spec = args.model or bundled_spec(DEFAULT_DETECTOR)
         report = evaluate_detector(spec, args.data, backend=args.backend, device=args.device,
                                    threads=args.threads or None,
-                                   rule=VisibilityRule(min_area=args.min_area))
+                                   rule=VisibilityRule(min_area=args.min_area,
+                                                       min_visible=args.min_visible))
         summary = (f'{report["variant"]}: mAP@0.5 {report["map50"]:.3f}, mAP@0.5:0.95 '
                    f'{report["map50_95"]:.3f} over {report["images"]} images, '
                    f'{report["objects"]} objects ({report["ignored_objects"]} ignored)')

@@ -30,14 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--seed', type=int, default=0, help='training seed (weights, order)')
     parser.add_argument('--train-seeds', type=_seed_list, default=None,
                         help='simulator seeds for training data, e.g. 101-120 (default: '
-                             'detector 101-120, depth 201-206)')
-    parser.add_argument('--eval-seeds', type=_seed_list, default=[1, 2],
-                        help='held-out layouts for evaluation (default 1,2)')
+                             'detector 101-180, depth 201-206)')
+    parser.add_argument('--eval-seeds', type=_seed_list, default=None,
+                        help='held-out layouts for evaluation (default: detector 1-6, '
+                             'depth 1,2)')
     parser.add_argument('--duration', type=float, default=45.0,
                         help='simulated seconds per training seed')
     parser.add_argument('--epochs', type=int, default=0, help='epochs (default: per task)')
-    parser.add_argument('--time-budget', type=float, default=960.0,
-                        help='stop training after this many seconds (default 960)')
+    parser.add_argument('--time-budget', type=float, default=720.0,
+                        help='stop training after this many seconds (default 720)')
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--threads', type=int, default=0, help='default: physical cores')
     parser.add_argument('--precision', choices=('auto', 'fp32', 'bf16'), default='auto',

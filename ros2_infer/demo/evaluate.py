@@ -11,7 +11,7 @@ import numpy as np
 
 from ros2_infer.core.metrics import coco_map
 from ros2_infer.rosbag.reader import iter_messages
-from ros2_infer.training.bag_dataset import detections_to_arrays, VisibilityRule
+from ros2_infer.training.bag_dataset import ground_truth_arrays, VisibilityRule
 
 GT_DETECTIONS = '/ground_truth/detections'
 
@@ -31,8 +31,8 @@ def detection_map(bag, predictions: dict, class_names, rule: VisibilityRule = Vi
     truth, predicted = [], []
     missing = 0
     for item in iter_messages(bag, [GT_DETECTIONS]):
-        boxes, classes = detections_to_arrays(item.msg, class_names)
-        truth.append((boxes, classes, rule.ignored(boxes)))
+        boxes, classes, visible = ground_truth_arrays(item.msg, class_names)
+        truth.append((boxes, classes, rule.ignored(boxes, visible)))
         det = predictions.get(stamp_ns(item.msg.header))
         if det is None:
             missing += 1

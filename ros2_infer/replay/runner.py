@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import math
 import time
 
+import numpy as np
 from ros2_infer.core.detections import Detections
 from ros2_infer.core.errors import InputError
 from ros2_infer.core.pipeline import FusedPose, FusionPipeline, MapObject
@@ -122,6 +123,10 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
             outputs = pipeline.on_slam_pose(p, SLAM_POSE_TOPICS[topic])
         elif topic == GT_DETECTIONS:
             stamp, dets = conv.detections_2d(msg, CLASS_NAMES)
+            # The simulator's ground-truth score is the visible fraction, not a confidence:
+            # the oracle is certain of every box it gives.
+            dets = Detections(dets.boxes, np.ones_like(dets.scores), dets.class_ids,
+                              dets.class_names)
             kind = 'detections'
             outputs = pipeline.on_detections(stamp, dets)
         elif detect is not None and topic in ('/camera/image_raw',

@@ -161,8 +161,12 @@ class MessageFactory:
             clock=self.Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000))
 
     def detection2d_array(self, stamp_ns: int, frame: str,
-                          boxes: list[tuple[int, str, float, float, float, float]]):
-        """Return a vision_msgs/Detection2DArray from (id, class, cx, cy, w, h) in pixels."""
+                          boxes: list[tuple]):
+        """
+        Return a vision_msgs/Detection2DArray from (id, class, cx, cy, w, h[, score]) in pixels.
+
+        Ground truth uses the score for the box's visible fraction (1.0 when not given).
+        """
         t = self.types
         hyp, hyp_pose = t['vision_msgs/msg/ObjectHypothesis'], t[
             'vision_msgs/msg/ObjectHypothesisWithPose']
@@ -173,10 +177,11 @@ class MessageFactory:
                                            covariance=self.zeros36)
         dets = [t['vision_msgs/msg/Detection2D'](
             header=header,
-            results=[hyp_pose(hypothesis=hyp(class_id=cls, score=1.0), pose=identity)],
+            results=[hyp_pose(hypothesis=hyp(class_id=cls, score=float(rest[0]) if rest else 1.0),
+                              pose=identity)],
             bbox=bbox2d(center=pose2d(position=point2d(x=float(cx), y=float(cy)), theta=0.0),
                         size_x=float(w), size_y=float(h)),
-            id=str(ident)) for ident, cls, cx, cy, w, h in boxes]
+            id=str(ident)) for ident, cls, cx, cy, w, h, *rest in boxes]
         return t['vision_msgs/msg/Detection2DArray'](header=header, detections=dets)
 
     def detection3d_array(self, stamp_ns: int, frame: str, landmarks) -> object:

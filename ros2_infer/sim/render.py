@@ -85,6 +85,7 @@ class CameraRenderer:
         import mujoco
 
         self._mujoco = mujoco
+        self._model = model
         self.width, self.height, self.seg_scale = width, height, max(1, int(seg_scale))
         self.camera = camera
         self.rgb = mujoco.Renderer(model, height, width)
@@ -118,6 +119,31 @@ class CameraRenderer:
         geom_type = int(self._mujoco.mjtObj.mjOBJ_GEOM)
         return np.where(seg[..., 1] == geom_type, seg[..., 0], -1)
 
+    def unoccluded_pixel_counts(self, data, geom_sets: list[np.ndarray]) -> list[int]:
+        """
+        Count the pixels (reduced size) each set of geoms covers with every other geom hidden.
+
+        Divided into the set's visible pixels this is its visible fraction. Hiding moves the
+        other geoms to a geom group the scene option does not draw, and restores the groups.
+        """
+        groups = self._model.geom_group
+        original = groups.copy()
+        option = self._mujoco.MjvOption()
+        option.geomgroup[:] = 0
+        option.geomgroup[0] = 1
+        geom_type = int(self._mujoco.mjtObj.mjOBJ_GEOM)
+        counts = []
+        try:
+            for geoms in geom_sets:
+                groups[:] = 5
+                groups[geoms] = 0
+                self.seg.update_scene(data, camera=self.camera, scene_option=option)
+                seg = self.seg.render(out=self._seg_buf)
+                counts.append(int(np.count_nonzero(seg[..., 1] == geom_type)))
+        finally:
+            groups[:] = original
+        return counts
+
     def render_depth(self, data) -> np.ndarray | None:
         """Render z-depth in metres (float32), or None when depth is off."""
         if self.depth is None:
@@ -133,13 +159,14 @@ class CameraRenderer:
 
 
 def boxes_from_labels(labels: np.ndarray, num_labels: int, scale: int,
-                      min_pixels: int) -> list[tuple[int, float, float, float, float]]:
+                      min_pixels: int) -> list[tuple[int, float, float, float, float, int]]:
     """
-    Return ``(label, x0, y0, x1, y1)`` pixel-edge boxes (full-resolution pixels) per label.
+    Return ``(label, x0, y0, x1, y1, pixels)`` pixel-edge boxes (full-resolution pixels).
 
     ``labels`` holds label indices (0..num_labels-1) or -1; a label's box spans its visible
-    pixels, so it is occlusion-aware. Labels with fewer than ``min_pixels`` pixels at the
-    reduced resolution are dropped. No per-pixel Python loop: one sort and three reductions.
+    pixels, so it is occlusion-aware; ``pixels`` counts them at the reduced resolution. Labels
+    with fewer than ``min_pixels`` pixels there are dropped. No per-pixel Python loop: one sort
+    and three reductions.
     """
     flat = labels.ravel()
     idx = np.nonzero(flat >= 0)[0]
@@ -161,5 +188,5 @@ def boxes_from_labels(labels: np.ndarray, num_labels: int, scale: int,
         if counts[k] < min_pixels or lab[start] >= num_labels:
             continue
         out.append((int(lab[start]), float(x0[k] * scale), float(y0[k] * scale),
-                    float(x1[k] * scale), float(y1[k] * scale)))
+                    float(x1[k] * scale), float(y1[k] * scale), int(counts[k])))
     return out

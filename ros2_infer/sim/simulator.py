@@ -265,6 +265,7 @@ def simulate(config: SimConfig, out_dir) -> dict[str, object]:
             key = name.split('_')[0]
             if key in lm_index:
                 label_of_geom[g + 1] = lm_index[key]
+        geoms_of_label = [np.nonzero(label_of_geom[1:] == li)[0] for li in range(len(landmarks))]
         min_pixels = max(1, math.ceil(25 / config.seg_scale ** 2))
     wheel_r = robot.wheel_radius
     half_sep = robot.wheel_separation / 2
@@ -391,11 +392,16 @@ def simulate(config: SimConfig, out_dir) -> dict[str, object]:
                     st, OPTICAL_FRAME, config.width, config.height, fx, fy, cx, cy), log)
                 labels = label_of_geom[cam.render_segmentation(data) + 1]
                 boxes = []
-                for li, x0, y0, x1, y1 in boxes_from_labels(labels, len(landmarks),
-                                                            config.seg_scale, min_pixels):
+                seen = boxes_from_labels(labels, len(landmarks), config.seg_scale, min_pixels)
+                alone = cam.unoccluded_pixel_counts(data, [geoms_of_label[li]
+                                                           for li, *_ in seen])
+                for (li, x0, y0, x1, y1, pixels), whole in zip(seen, alone):
                     lm = landmarks[li]
+                    # The score of a ground-truth box is its visible fraction: the share of
+                    # the object's pixels in this image that nothing else hides.
                     boxes.append((lm.id, lm.class_name, (x0 + x1) / 2 - 0.5,
-                                  (y0 + y1) / 2 - 0.5, x1 - x0, y1 - y0))
+                                  (y0 + y1) / 2 - 0.5, x1 - x0, y1 - y0,
+                                  round(min(1.0, pixels / max(whole, pixels)), 3)))
                 gt_log = log + int(timing.GROUND_TRUTH_EXTRA_LATENCY * 1e9)
                 writer.write('/ground_truth/detections',
                              factory.detection2d_array(st, OPTICAL_FRAME, boxes), gt_log)

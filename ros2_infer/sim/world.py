@@ -155,6 +155,9 @@ def pillar_landmarks() -> list[Landmark]:
             for i, (x, y) in enumerate(PILLAR_XY)]
 
 
+RESTARTS = 20  # fresh placements tried before a layout is declared impossible
+
+
 def generate_layout(rng: np.random.Generator, num_objects: int = 8) -> list[Landmark]:
     """
     Place ``num_objects`` detectable objects (ids from 10) in free space.
@@ -171,6 +174,21 @@ def generate_layout(rng: np.random.Generator, num_objects: int = 8) -> list[Land
     order = [names[i] for i in rng.permutation(len(names))]
     classes = [order[i] if i < len(order) else names[int(rng.integers(len(names)))]
                for i in range(num_objects)]
+    most = 0
+    # Greedy placement can paint itself into a corner (early objects blocking the free space
+    # a later one needs); start over with fresh positions before giving up. A layout that fits
+    # on the first try draws exactly what it drew before restarts existed.
+    for _ in range(RESTARTS):
+        placed = _place(rng, classes)
+        if len(placed) == num_objects:
+            return placed
+        most = max(most, len(placed))
+    raise InputError(f'cannot place {num_objects} objects in turtlebot3_world; '
+                     f'placed {most}: use fewer objects')
+
+
+def _place(rng: np.random.Generator, classes: list[str]) -> list[Landmark]:
+    """Place objects of ``classes`` one after another; stops at the first that finds no spot."""
     placed: list[Landmark] = []
     placed_r: list[float] = []
     for index, name in enumerate(classes):
@@ -192,8 +210,7 @@ def generate_layout(rng: np.random.Generator, num_objects: int = 8) -> list[Land
             placed_r.append(cls.radius)
             break
         else:
-            raise InputError(f'cannot place {num_objects} objects in turtlebot3_world; '
-                             f'placed {len(placed)}: use fewer objects')
+            return placed
     return placed
 
 

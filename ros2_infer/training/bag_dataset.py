@@ -23,14 +23,25 @@ GT_DEPTH_TOPIC = '/ground_truth/depth'
 
 @dataclass(frozen=True)
 class VisibilityRule:
-    """Which ground-truth boxes an evaluation counts; the others are marked ignore."""
+    """
+    Which ground-truth boxes an evaluation counts; the others are marked ignore.
+
+    A box counts when it is large enough and at least ``min_visible`` of the object's pixels in
+    the image are visible (the simulator's ground-truth score: the object's unhidden pixels over
+    the pixels it covers with every other object, wall and pillar hidden). Truncation by the
+    image border does not lower it: a half-framed object still counts.
+    """
 
     min_area: float = 100.0      # px^2 at the source resolution (10x10 at 640x480)
     min_side: float = 4.0        # px
+    min_visible: float = 0.5     # visible fraction; occluded more than half: ignore region
 
-    def ignored(self, boxes: np.ndarray) -> np.ndarray:
+    def ignored(self, boxes: np.ndarray, visible: Optional[np.ndarray] = None) -> np.ndarray:
         sizes = boxes[:, 2:] - boxes[:, :2]
-        return (sizes.prod(axis=1) < self.min_area) | (sizes.min(axis=1) < self.min_side)
+        small = (sizes.prod(axis=1) < self.min_area) | (sizes.min(axis=1) < self.min_side)
+        if visible is None:
+            return small
+        return small | (np.asarray(visible, np.float32) < self.min_visible)
 
 
 def _stamp(msg) -> int:
@@ -63,18 +74,27 @@ def decode_depth(msg) -> np.ndarray:
 
 def detections_to_arrays(msg, class_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
     """(boxes xyxy, class ids) from a Detection2DArray whose class_id strings are names."""
+    boxes, classes, _ = ground_truth_arrays(msg, class_names)
+    return boxes, classes
+
+
+def ground_truth_arrays(msg, class_names: Sequence[str]
+                        ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes xyxy, class ids, visible fraction) from a ground-truth Detection2DArray."""
     index = {name: i for i, name in enumerate(class_names)}
-    boxes, classes = [], []
+    boxes, classes, visible = [], [], []
     for detection in msg.detections:
-        name = detection.results[0].hypothesis.class_id if detection.results else ''
-        if name not in index:
+        if not detection.results or detection.results[0].hypothesis.class_id not in index:
             continue
+        hypothesis = detection.results[0].hypothesis
         box = detection.bbox
         cx, cy = box.center.position.x, box.center.position.y
         boxes.append([cx - box.size_x / 2, cy - box.size_y / 2, cx + box.size_x / 2,
                       cy + box.size_y / 2])
-        classes.append(index[name])
-    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64)
+        classes.append(index[hypothesis.class_id])
+        visible.append(hypothesis.score)
+    return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64),
+            np.asarray(visible, np.float32))
 
 
 def iter_frames(bag: Path, *, depth: bool = False) -> Iterator[Tuple[int, np.ndarray, object]]:
@@ -104,8 +124,8 @@ def load_detection_frames(bags: Sequence[Path], class_names: Sequence[str], *,
         for count, (_, image, truth) in enumerate(iter_frames(Path(bag))):
             if count % every:
                 continue
-            boxes, classes = detections_to_arrays(truth, class_names)
-            ignore = rule.ignored(boxes)
+            boxes, classes, visible = ground_truth_arrays(truth, class_names)
+            ignore = rule.ignored(boxes, visible)
             if size and (image.shape[1], image.shape[0]) != tuple(size):
                 scale = np.array([size[0] / image.shape[1], size[1] / image.shape[0]] * 2,
                                  np.float32)

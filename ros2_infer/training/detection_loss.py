@@ -95,6 +95,7 @@ class DetectionLoss:
         pred_boxes = torch.cat([points[None] - distances[..., :2],
                                 points[None] + distances[..., 2:]], dim=2)
         cls_target = torch.zeros_like(cls_logits)
+        cls_weight = torch.ones_like(cls_logits[..., :1])
         box_losses, dfl_losses, weights = [], [], []
         for image in range(batch):
             target = targets[image]
@@ -102,6 +103,12 @@ class DetectionLoss:
                 continue
             classes, gt_boxes = target[:, 0].long(), target[:, 1:5]
             assigned = assign(points, strides, levels, gt_boxes, self.reg_max)
+            if target.shape[1] > 5:  # don't-care boxes: their anchors learn nothing
+                dont_care = target[:, 5] > 0.5
+                cared = assigned >= 0
+                cared[cared.clone()] = ~dont_care[assigned[cared]]
+                cls_weight[image, (assigned >= 0) & ~cared] = 0.0
+                assigned = torch.where(cared, assigned, torch.full_like(assigned, -1))
             positive = assigned >= 0
             gt = gt_boxes[assigned[positive]]
             pred = pred_boxes[image, positive]
@@ -120,7 +127,7 @@ class DetectionLoss:
         probability = cls_logits.sigmoid()
         cls_loss = (functional.binary_cross_entropy_with_logits(cls_logits, cls_target,
                                                                 reduction='none')
-                    * (cls_target - probability).abs().pow(2.0)).sum() / normaliser
+                    * (cls_target - probability).abs().pow(2.0) * cls_weight).sum() / normaliser
         if box_losses:
             box_loss = torch.cat(box_losses).sum() / normaliser
             dfl_loss = torch.cat(dfl_losses).sum() / normaliser

@@ -30,7 +30,7 @@ class LabelledImage:
 
 
 class DetectionDataset(torch.utils.data.Dataset):
-    """Letterboxed tensors + targets ``[class, x1, y1, x2, y2]`` in model-input pixels."""
+    """Letterboxed tensors + targets ``[class, x1, y1, x2, y2, ignore]`` in input pixels."""
 
     def __init__(self, samples: Sequence[LabelledImage], input_spec: InputSpec, *,
                  augment: bool, seed: int = 0, min_box: float = 2.0):
@@ -44,13 +44,23 @@ class DetectionDataset(torch.utils.data.Dataset):
         return len(self.samples)
 
     def _jitter_colours(self, image: np.ndarray) -> np.ndarray:
-        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
-        gains = self.rng.uniform([-8, 0.6, 0.6], [8, 1.4, 1.4])
-        hsv[..., 0] = (hsv[..., 0] + gains[0]) % 180
-        hsv[..., 1:] *= gains[1:]
-        return cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+        """
+        Shift hue anywhere on the wheel, scale saturation and brightness widely, sometimes grey.
 
-    def _zoom(self, image: np.ndarray, boxes: np.ndarray, classes: np.ndarray):
+        Wide on purpose: the detector must recognise objects by shape under colours, materials
+        and light levels it was never trained on, not by the colours of its training runs.
+        """
+        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + self.rng.uniform(0, 180)) % 180
+        hsv[..., 1] *= np.exp(self.rng.uniform(np.log(0.35), np.log(2.0)))
+        hsv[..., 2] *= np.exp(self.rng.uniform(np.log(0.45), np.log(1.4)))
+        image = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+        if self.rng.random() < 0.1:
+            grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+            image = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
+        return image
+
+    def _zoom(self, image: np.ndarray, boxes: np.ndarray, keep_columns: np.ndarray):
         """Random zoom in or out about a random point: objects at other distances."""
         scale = float(np.exp(self.rng.uniform(np.log(0.6), np.log(1.6))))
         height, width = image.shape[:2]
@@ -67,15 +77,23 @@ class DetectionDataset(torch.utils.data.Dataset):
         area = np.prod(np.clip(moved[:, 2:] - moved[:, :2], 1e-6, None), axis=1)
         kept_area = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), axis=1)
         keep = kept_area >= 0.3 * area  # mostly cut off: drop rather than teach a fragment
-        return image, clipped[keep], classes[keep]
+        return image, clipped[keep], keep_columns[keep]
 
     def __getitem__(self, index: int):
+        """
+        Return the image tensor and its targets ``[class, x1, y1, x2, y2, ignore]``.
+
+        Boxes the visibility rule ignores stay as don't-care regions: the loss neither teaches
+        them as objects nor punishes a detection on them, as the evaluation treats them.
+        """
         sample = self.samples[index]
         image, boxes = sample.image, sample.boxes.astype(np.float32).reshape(-1, 4)
-        keep = np.ones(len(boxes), bool) if sample.ignore is None else ~sample.ignore
-        boxes, classes = boxes[keep], sample.class_ids[keep]
+        ignore = (np.zeros(len(boxes), bool) if sample.ignore is None
+                  else np.asarray(sample.ignore, bool))
+        columns = np.stack([sample.class_ids.astype(np.float32),
+                            ignore.astype(np.float32)], axis=1).reshape(-1, 2)
         if self.augment:
-            image, boxes, classes = self._zoom(image, boxes, classes)
+            image, boxes, columns = self._zoom(image, boxes, columns)
             if self.rng.random() < 0.5:
                 image = image[:, ::-1]
                 width = image.shape[1]
@@ -88,8 +106,8 @@ class DetectionDataset(torch.utils.data.Dataset):
         model_boxes[:, 1::2] = boxes[:, 1::2] * transform.scale_y + transform.pad_y
         sizes = model_boxes[:, 2:] - model_boxes[:, :2]
         valid = (sizes >= self.min_box).all(axis=1)
-        targets = np.concatenate([classes[valid, None].astype(np.float32),
-                                  model_boxes[valid]], axis=1)
+        targets = np.concatenate([columns[valid, :1], model_boxes[valid],
+                                  columns[valid, 1:]], axis=1).astype(np.float32)
         return torch.from_numpy(tensor[0].copy()), torch.from_numpy(targets)
 
 
@@ -139,7 +157,8 @@ def train_detector(train: Sequence[LabelledImage], *, num_classes: int, input_sp
                    seed: int = 0, threads: Optional[int] = None,
                    progress: Optional[Callable[[Dict], None]] = None,
                    time_budget_s: Optional[float] = None,
-                   augment: bool = True, precision: str = 'auto') -> (TinyDet, List[Dict]):
+                   augment: bool = True, precision: str = 'auto',
+                   model_options: Optional[Dict] = None) -> (TinyDet, List[Dict]):
     """
     Train a TinyDet from scratch; returns the model (eval mode) and the per-epoch history.
 
@@ -153,7 +172,7 @@ def train_detector(train: Sequence[LabelledImage], *, num_classes: int, input_sp
     torch.manual_seed(seed)
     torch.set_num_threads(threads or physical_core_count())
     bf16 = resolve_precision(precision) == 'bf16'
-    model = TinyDet(num_classes)
+    model = TinyDet(num_classes, **(model_options or {}))
     if bf16:
         model = model.to(memory_format=torch.channels_last)
     loss_fn = DetectionLoss(model)

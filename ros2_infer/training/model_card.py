@@ -10,6 +10,14 @@ def _table(rows, header) -> str:
     return '\n'.join(lines)
 
 
+def _seeds(seeds) -> str:
+    """Write a contiguous seed list as a range: 80 training runs are a line, not a paragraph."""
+    seeds = list(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f'{seeds[0]}–{seeds[-1]} ({len(seeds)} runs)'
+    return ', '.join(str(s) for s in seeds)
+
+
 HEADER = ['variant', 'mAP@0.5 held-out layouts', 'mAP@0.5:0.95', 'mAP@0.5 unseen appearance',
           'mAP@0.5:0.95 unseen', 'file MB']
 
@@ -35,15 +43,17 @@ scores) trained by `ros2-infer train detector` on the package's TurtleBot3 simul
 - Classes ({len(summary['classes'])}): {', '.join(summary['classes'])}
 - Input: {summary['input']} (RGB, 0–1); parameters: {summary['parameters']:,};
   FLOPs per frame: {summary['flops_per_frame'] / 1e9:.3f} GFLOP
-- Training data: simulator seeds {summary['train_seeds']} (domain-randomised, training
+- Training data: simulator seeds {_seeds(summary['train_seeds'])} (domain-randomised, training
   appearance set); {summary['history'][-1]['epoch']} epochs, {summary['train_seconds']:.0f} s of
   training on this machine ({summary['total_seconds']:.0f} s end to end)
-- Evaluation: seeds {summary['eval_seeds']} — layouts never trained on — once with the training
-  appearance set and once with the held-out appearance set (unseen textures and lighting)
+- Evaluation: seeds {_seeds(summary['eval_seeds'])} — layouts never trained on — once with the
+  training appearance set and once with the held-out appearance set (unseen textures and
+  lighting)
 - Protocol: COCO (pycocotools), detections at conf ≥ {protocol['conf_threshold']}, NMS IoU
   {protocol['nms_iou']}; ground-truth boxes are occlusion-aware; boxes under
   {protocol['min_box_area_px']:.0f} px² or {protocol['min_box_side_px']:.0f} px a side (at
-  640×480) are ignore regions
+  640×480), and objects less than {protocol.get('min_visible_fraction', 0):.0%} visible (the rest
+  hidden behind other objects, pillars or walls), are ignore regions
 - Licence: Apache-2.0 (the package's own); no external data or weights
 
 ## Accuracy
@@ -78,7 +88,7 @@ NaN where invalid) at half its input resolution, resized to the camera image. Tr
 - Input: {summary['input']}; output: {summary['output']}
 - Parameters: {summary['parameters']:,}; FLOPs per frame:
   {summary['flops_per_frame'] / 1e9:.3f} GFLOP
-- Training data: simulator seeds {summary['train_seeds']} (domain-randomised);
+- Training data: simulator seeds {_seeds(summary['train_seeds'])} (domain-randomised);
   {summary['history'][-1]['epoch']} epochs, {summary['train_seconds']:.0f} s of training
 - Evaluation: held-out seeds {summary['eval_seeds']}, every frame, pixels with ground truth
   up to 10 m; the scale is the model's own metric output (no ground-truth median scaling)

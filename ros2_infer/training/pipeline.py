@@ -59,7 +59,7 @@ def train_detector_model(args) -> str:
     from ros2_infer.core.profiling import onnx_flops
     from ros2_infer.evaluation import evaluate_detector
     from ros2_infer.sim.world import CLASS_NAMES
-    from ros2_infer.training.bag_dataset import load_detection_frames
+    from ros2_infer.training.bag_dataset import load_detection_frames, VisibilityRule
     from ros2_infer.training.detector_training import train_detector
     from ros2_infer.training.export import export_variants
     from ros2_infer.training.generated import calibration_tensors, detector_template
@@ -67,11 +67,18 @@ def train_detector_model(args) -> str:
     from ros2_infer.training.tinydet import parameter_count
 
     started = time.monotonic()
-    seeds = args.train_seeds or list(range(101, 121))
-    _log(f'simulating training seeds {seeds} ({args.duration:.0f} s each, randomised) ...')
+    seeds = args.train_seeds or list(range(101, 181))
+    eval_seeds = args.eval_seeds or list(range(1, 7))
+    _log(f'simulating {len(seeds)} training seeds {seeds[0]}..{seeds[-1]} '
+         f'({args.duration:.0f} s each, randomised) ...')
     # Many short runs rather than a few long ones: layouts, not frames, bring variety.
     bags = simulate_runs(seeds, duration=args.duration, camera_rate=3.0, randomize=True)
-    frames = load_detection_frames(bags, CLASS_NAMES, size=(320, 240))
+    # Training learns every visible object however much of it is hidden (the localizer needs
+    # pillars seen past other objects); only boxes under the size rule are don't-care. Making
+    # objects under half visible don't-care too (as the evaluation ignores them) was tried:
+    # mAP@0.5 0.810 vs 0.831 under the evaluation's rule, 0.688 vs 0.754 on every visible object.
+    frames = load_detection_frames(bags, CLASS_NAMES, size=(320, 240),
+                                   rule=VisibilityRule(min_visible=0.0))
     template = detector_template(name='tinydet', classes=CLASS_NAMES)
     epochs = args.epochs or 20
     _log(f'training TinyDet on {len(frames)} frames, up to {epochs} epochs or '
@@ -103,9 +110,9 @@ def train_detector_model(args) -> str:
                             calibration_note=f'64 training frames (seeds {seeds})')
     _plot_curve(history, out / 'tinydet_training.png', 'TinyDet training loss',
                 ('loss', 'cls', 'box', 'dfl'))
-    _log(f'evaluating on held-out layouts (seeds {args.eval_seeds}) ...')
-    layouts = simulate_runs(args.eval_seeds, duration=60.0, camera_rate=2.0, randomize=True)
-    unseen = simulate_runs(args.eval_seeds, duration=60.0, camera_rate=2.0, randomize=True,
+    _log(f'evaluating on held-out layouts (seeds {eval_seeds}) ...')
+    layouts = simulate_runs(eval_seeds, duration=60.0, camera_rate=2.0, randomize=True)
+    unseen = simulate_runs(eval_seeds, duration=60.0, camera_rate=2.0, randomize=True,
                            appearance_set='heldout')
     fixed = fixed_eval_bags()
     metrics = {'held_out_layouts': {}, 'unseen_appearance': {}, 'fixed_eval_bag': {}}
@@ -124,7 +131,7 @@ def train_detector_model(args) -> str:
     summary = {
         'model': 'tinydet', 'classes': list(CLASS_NAMES), 'parameters': parameter_count(model),
         'flops_per_frame': flops, 'input': '320x240 letterbox', 'train_seeds': seeds,
-        'eval_seeds': args.eval_seeds, 'fixed_eval': FIXED_EVAL, 'protocol': protocol,
+        'eval_seeds': eval_seeds, 'fixed_eval': FIXED_EVAL, 'protocol': protocol,
         'train_seconds': train_seconds, 'total_seconds': time.monotonic() - started,
         'files_mb': {s.model_path.name: f'{s.model_path.stat().st_size / 1e6:.2f}'
                      for s in specs},
@@ -183,7 +190,8 @@ def train_depth_model(args) -> str:
                             quantizable_modules=model.quantizable_modules(),
                             calibration_note=f'64 training frames (seeds {seeds})')
     _plot_curve(history, out / 'tinydepth_training.png', 'TinyDepth training loss', ('loss',))
-    held_out = simulate_runs(args.eval_seeds, duration=40.0, camera_rate=1.0, randomize=True,
+    eval_seeds = args.eval_seeds or [1, 2]
+    held_out = simulate_runs(eval_seeds, duration=40.0, camera_rate=1.0, randomize=True,
                              depth=True)
     metrics = {}
     for spec in specs:
@@ -193,7 +201,7 @@ def train_depth_model(args) -> str:
         'model': 'tinydepth', 'parameters': parameter_count(model),
         'flops_per_frame': onnx_flops(out / 'tinydepth.onnx'), 'input': '160x120 stretch',
         'output': 'metric z-depth (m) at 80x60, resized to the camera image',
-        'train_seeds': seeds, 'eval_seeds': args.eval_seeds,
+        'train_seeds': seeds, 'eval_seeds': eval_seeds,
         'train_seconds': history[-1]['seconds'], 'total_seconds': time.monotonic() - started,
         'files_mb': {s.model_path.name: f'{s.model_path.stat().st_size / 1e6:.2f}'
                      for s in specs},

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from typing import Dict, List, Sequence
 
+# Part of the cache key: bump when the simulator's output changes, so stale runs are redone.
+# 2: ground-truth box scores are the visible fraction of the object (were 1.0).
+SIMULATOR_OUTPUT_VERSION = 2
+
 
 def cache_root() -> Path:
     return Path(os.environ.get('ROS2_INFER_CACHE', Path.home() / '.cache' / 'ros2_infer'))
@@ -27,7 +31,7 @@ def simulate_runs(seeds: Sequence[int], *, duration: float, camera_rate: float,
         settings: Dict[str, object] = {
             'seed': int(seed), 'duration': duration, 'camera_rate': camera_rate,
             'randomize': randomize, 'appearance_set': appearance_set, 'depth': depth,
-            'extra': list(extra)}
+            'extra': list(extra), 'output_version': SIMULATOR_OUTPUT_VERSION}
         key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
         out = root / f'seed{seed}_{key}'
         if not (out / 'bag' / 'metadata.yaml').is_file():
