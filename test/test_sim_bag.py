@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 
 from ros2_infer.rosbag import iter_messages
+from ros2_infer.rosbag.writer import BagWriter
 from ros2_infer.sim import timing
+from ros2_infer.sim.messages import MessageFactory
 from ros2_infer.sim.render import select_gl_backend
 from ros2_infer.sim.simulator import SimConfig, simulate
+# Imports torch (via the training package): importing torch for the first time after MuJoCo
+# has an EGL context in this process segfaults in triton's import, so do it up front.
+from ros2_infer.training.bag_dataset import has_visible_fractions
 
 select_gl_backend()  # before anything imports mujoco
 
@@ -259,6 +264,21 @@ def test_gt_scores_are_visible_fractions(bag):
     assert ((scores > 0) & (scores <= 1)).all()
     assert np.mean(scores == 1.0) > 0.3
     assert np.mean(scores < 0.9) > 0.02
+
+
+def test_bags_without_visible_fractions_are_told_apart(bag, tmp_path):
+    # Bags simulated before the scores were visible fractions have 1.0 everywhere: the
+    # evaluation must notice (and say so) rather than silently count hidden objects.
+    assert has_visible_fractions([bag['summary']['bag']])
+    factory = MessageFactory()
+    old = tmp_path / 'old'
+    with BagWriter(old) as writer:
+        writer.add_topic('/ground_truth/detections', 'vision_msgs/msg/Detection2DArray')
+        for k in range(3):
+            writer.write('/ground_truth/detections', factory.detection2d_array(
+                k * 10**8, 'camera_rgb_optical_frame',
+                [(1, 'pillar', 100.0, 100.0, 20.0, 40.0)]), k * 10**8)
+    assert not has_visible_fractions([old])
 
 
 def test_odometry_drifts_and_slam_is_accurate(bag):

@@ -97,6 +97,23 @@ def ground_truth_arrays(msg, class_names: Sequence[str]
             np.asarray(visible, np.float32))
 
 
+def has_visible_fractions(bags: Sequence[Path]) -> bool:
+    """
+    Return whether the bags' ground-truth scores are visible fractions (any score below 1).
+
+    Bags simulated before the scores carried the visible fraction have 1.0 everywhere; so has a
+    bag in which nothing was ever hidden, which is as good as impossible in this world.
+    """
+    from ros2_infer.rosbag.reader import iter_messages
+
+    for bag in bags:
+        for message in iter_messages(Path(bag), [GT_DETECTIONS_TOPIC]):
+            if any(d.results and d.results[0].hypothesis.score < 1.0
+                   for d in message.msg.detections):
+                return True
+    return False
+
+
 def iter_frames(bag: Path, *, depth: bool = False) -> Iterator[Tuple[int, np.ndarray, object]]:
     """Yield (stamp ns, RGB image, ground truth message) for every image that has one."""
     from ros2_infer.rosbag.reader import iter_messages
