@@ -15,6 +15,7 @@ SCRIPT = textwrap.dedent("""
     from ros2_infer.models import bundled_spec
     import ros2_infer.core.pipeline, ros2_infer.conversions, ros2_infer.nodes.params
     import ros2_infer.replay.runner
+    import ros2_infer.evaluation, ros2_infer.demo.evaluate  # eval and the demo's report
 
     image = np.full((480, 640, 3), 90, np.uint8)
     image[200:300, 250:330] = (230, 120, 30)

@@ -13,7 +13,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 from ros2_infer.core.errors import InputError
-from ros2_infer.training.detector_training import LabelledImage
+from ros2_infer.training.labelled import LabelledImage
 
 IMAGE_TOPIC = '/camera/image_raw'
 COMPRESSED_TOPIC = '/camera/image_raw/compressed'

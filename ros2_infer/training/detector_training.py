@@ -5,7 +5,6 @@ Single-process data loading on purpose: the target is a 2-core CPU, where worker
 compete with the training threads.
 """
 
-from dataclasses import dataclass
 import math
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -15,18 +14,9 @@ import numpy as np
 from ros2_infer.core.preprocess import Preprocessor
 from ros2_infer.core.spec import InputSpec
 from ros2_infer.training.detection_loss import DetectionLoss
+from ros2_infer.training.labelled import LabelledImage
 from ros2_infer.training.tinydet import TinyDet
 import torch
-
-
-@dataclass
-class LabelledImage:
-    """An RGB image with its ground-truth boxes (xyxy source pixels) and class ids."""
-
-    image: np.ndarray
-    boxes: np.ndarray
-    class_ids: np.ndarray
-    ignore: Optional[np.ndarray] = None  # boxes that count neither as hits nor as misses
 
 
 class DetectionDataset(torch.utils.data.Dataset):

@@ -129,7 +129,7 @@ def generate_detector(out_dir: Path, *, seed: int = 0, width: int = 320, height:
 
 def synthetic_labelled(count: int, width: int = 320, height: int = 240, seed: int = 0):
     """Labelled synthetic scenes: filled rectangles are class 0, filled circles class 1."""
-    from ros2_infer.training.detector_training import LabelledImage
+    from ros2_infer.training.labelled import LabelledImage
 
     rng = np.random.default_rng(seed)
     samples = []
