@@ -65,7 +65,7 @@ def evaluate_depth(spec_path: Path, bags: Sequence[Path], *, backend: Optional[s
     from ros2_infer.core.depth import DepthEstimator
     from ros2_infer.core.model import load_model
     from ros2_infer.training.bag_dataset import decode_depth
-    from ros2_infer.training.depth_training import depth_metrics
+    from ros2_infer.core.metrics import depth_metrics
 
     model = load_model(spec_path, backend=backend, device=device, threads=threads)
     if model.spec.output.format != 'metric':

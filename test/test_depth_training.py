@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from ros2_infer.core.metrics import depth_metrics
 from ros2_infer.core.spec import InputSpec
-from ros2_infer.training.depth_training import (depth_loss, depth_metrics, depth_target,
-                                                DepthFrame, train_depth)
+from ros2_infer.training.depth_training import depth_loss, depth_target, DepthFrame, train_depth
 import torch
 
 

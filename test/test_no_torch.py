@@ -16,6 +16,7 @@ SCRIPT = textwrap.dedent("""
     import ros2_infer.core.pipeline, ros2_infer.conversions, ros2_infer.nodes.params
     import ros2_infer.replay.runner
     import ros2_infer.evaluation, ros2_infer.demo.evaluate  # eval and the demo's report
+    from ros2_infer.core.metrics import depth_metrics  # what `eval depth` scores with
 
     image = np.full((480, 640, 3), 90, np.uint8)
     image[200:300, 250:330] = (230, 120, 30)

@@ -83,3 +83,17 @@ def coco_map(ground_truth: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]],
     result.update(map50=float(evaluation.stats[1]), map50_95=float(evaluation.stats[0]),
                   per_class_ap50=per_class)
     return result
+
+
+def depth_metrics(prediction: np.ndarray, truth: np.ndarray, max_depth: float = 10.0) -> Dict:
+    """AbsRel, RMSE and delta < 1.25 over pixels valid in both maps."""
+    valid = (np.isfinite(prediction) & np.isfinite(truth) & (truth > 0)
+             & (truth <= max_depth) & (prediction > 0))
+    if not valid.any():
+        return {'abs_rel': float('nan'), 'rmse': float('nan'), 'delta1': float('nan'),
+                'pixels': 0}
+    p, t = prediction[valid].astype(np.float64), truth[valid].astype(np.float64)
+    ratio = np.maximum(p / t, t / p)
+    return {'abs_rel': float(np.mean(np.abs(p - t) / t)),
+            'rmse': float(np.sqrt(np.mean((p - t) ** 2))),
+            'delta1': float(np.mean(ratio < 1.25)), 'pixels': int(valid.sum())}
