@@ -63,23 +63,12 @@ def _record_fusion(bag, parity):
             calls.append([method, parity.encode(list(args)), parity.encode(kwargs)])
             return getattr(super(), method)(*args, **kwargs)
 
-        def on_odom(self, *args, **kwargs):  # noqa: D102
-            return self._record('on_odom', args, kwargs)
+    def recorder(method):
+        return lambda self, *args, **kwargs: self._record(method, args, kwargs)
 
-        def on_tf(self, *args, **kwargs):  # noqa: D102
-            return self._record('on_tf', args, kwargs)
-
-        def on_scan(self, *args, **kwargs):  # noqa: D102
-            return self._record('on_scan', args, kwargs)
-
-        def on_camera_info(self, *args, **kwargs):  # noqa: D102
-            return self._record('on_camera_info', args, kwargs)
-
-        def on_slam_pose(self, *args, **kwargs):  # noqa: D102
-            return self._record('on_slam_pose', args, kwargs)
-
-        def on_detections(self, *args, **kwargs):  # noqa: D102
-            return self._record('on_detections', args, kwargs)
+    for method in ('on_odom', 'on_tf', 'on_scan', 'on_camera_info', 'on_slam_pose',
+                   'on_detections'):
+        setattr(Recording, method, recorder(method))
 
     replay(bag, Recording(), detections='ground-truth')
     decoded = [[m, parity.decode(a), parity.decode(k)] for m, a, k in calls]
