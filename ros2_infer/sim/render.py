@@ -86,6 +86,10 @@ class CameraRenderer:
 
         self._mujoco = mujoco
         self._model = model
+        # Draws geom group 0 only: unoccluded_pixel_counts moves one object's geoms there.
+        self._alone = mujoco.MjvOption()
+        self._alone.geomgroup[:] = 0
+        self._alone.geomgroup[0] = 1
         self.width, self.height, self.seg_scale = width, height, max(1, int(seg_scale))
         self.camera = camera
         self.rgb = mujoco.Renderer(model, height, width)
@@ -128,16 +132,13 @@ class CameraRenderer:
         """
         groups = self._model.geom_group
         original = groups.copy()
-        option = self._mujoco.MjvOption()
-        option.geomgroup[:] = 0
-        option.geomgroup[0] = 1
         geom_type = int(self._mujoco.mjtObj.mjOBJ_GEOM)
         counts = []
         try:
             for geoms in geom_sets:
                 groups[:] = 5
                 groups[geoms] = 0
-                self.seg.update_scene(data, camera=self.camera, scene_option=option)
+                self.seg.update_scene(data, camera=self.camera, scene_option=self._alone)
                 seg = self.seg.render(out=self._seg_buf)
                 counts.append(int(np.count_nonzero(seg[..., 1] == geom_type)))
         finally:
