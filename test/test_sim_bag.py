@@ -266,6 +266,22 @@ def test_gt_scores_are_visible_fractions(bag):
     assert np.mean(scores < 0.9) > 0.02
 
 
+def test_gt_scores_count_the_part_outside_the_image_as_not_visible(bag):
+    # As CityPersons' visibility ratio: an object the image border cuts is only partly seen,
+    # so boxes at the left or right border score lower than those wholly inside the image.
+    width = bag['config'].width
+    at_border, inside = [], []
+    for m in bag['msgs']['/ground_truth/detections']:
+        for det in m.msg.detections:
+            center, half = det.bbox.center.position.x + 0.5, det.bbox.size_x / 2
+            touching = center - half <= 1.0 or center + half >= width - 1.0
+            (at_border if touching else inside).append(det.results[0].hypothesis.score)
+    at_border, inside = np.array(at_border), np.array(inside)
+    assert len(at_border) > 30 and len(inside) > 30
+    assert np.median(at_border) < 0.8 < np.median(inside)
+    assert np.mean(at_border < 0.5) > 0.2
+
+
 def test_bags_without_visible_fractions_are_told_apart(bag, tmp_path):
     # Bags simulated before the scores were visible fractions have 1.0 everywhere: the
     # evaluation must notice (and say so) rather than silently count hidden objects.

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='detector: ground-truth boxes below this area (px^2) are ignored')
     parser.add_argument('--min-visible', type=float, default=0.5,
                         help='detector: ground-truth objects with a smaller visible fraction '
-                             '(the rest hidden behind other things) are ignored; 0 counts all')
+                             '(the rest hidden behind other things or outside the image) are '
+                             'ignored; 0 counts all')
     parser.add_argument('--json', action='store_true', help='print the full JSON report')
 
 

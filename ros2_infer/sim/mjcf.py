@@ -114,7 +114,7 @@ def build_mjcf(landmarks: Sequence[Landmark], appearance: Appearance, robot: Rob
   <compiler angle="degree"/>
   <statistic extent="{EXTENT}" center="0 0 0.5"/>
   <visual>
-    <global offwidth="{max(width, 64)}" offheight="{max(height, 64)}"/>
+    <global offwidth="{max(2 * width, 64)}" offheight="{max(2 * height, 64)}"/>
     <quality shadowsize="0" offsamples="0"/>
     <map znear="{CAMERA_NEAR / EXTENT:.6g}" zfar="{CAMERA_FAR / EXTENT:.6g}"/>
     <headlight ambient="0.35 0.35 0.35" diffuse="0.15 0.15 0.15" specular="0 0 0"/>

@@ -7,6 +7,7 @@ the first of EGL and OSMesa that can create a context (probed in a subprocess, s
 backend cannot be swapped inside a process).
 """
 
+import math
 import os
 import subprocess
 import sys
@@ -93,22 +94,30 @@ class CameraRenderer:
         self.width, self.height, self.seg_scale = width, height, max(1, int(seg_scale))
         self.camera = camera
         self.rgb = mujoco.Renderer(model, height, width)
-        self.seg = mujoco.Renderer(model, height // self.seg_scale, width // self.seg_scale)
+        seg_height, seg_width = height // self.seg_scale, width // self.seg_scale
+        self.seg = mujoco.Renderer(model, seg_height, seg_width)
         self.seg.enable_segmentation_rendering()
+        # The whole of an object the image border cuts: the same camera with twice the field's
+        # tangent and twice the pixels has the same pixel scale, so its counts compare directly.
+        self.seg_wide = mujoco.Renderer(model, 2 * seg_height, 2 * seg_width)
+        self.seg_wide.enable_segmentation_rendering()
+        self._camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+        fovy = math.radians(float(model.cam_fovy[self._camera_id]))
+        self._wide_fovy = math.degrees(2.0 * math.atan(2.0 * math.tan(fovy / 2.0)))
         self.depth = None
         if depth:
             self.depth = mujoco.Renderer(model, height, width)
             self.depth.enable_depth_rendering()
         flags = mujoco.mjtRndFlag
-        for renderer in (self.rgb, self.seg, self.depth):
+        for renderer in (self.rgb, self.seg, self.seg_wide, self.depth):
             if renderer is None:
                 continue
             for flag in (flags.mjRND_SHADOW, flags.mjRND_REFLECTION, flags.mjRND_SKYBOX,
                          flags.mjRND_FOG, flags.mjRND_HAZE):
                 renderer.scene.flags[flag] = 0
         self._rgb_buf = np.empty((height, width, 3), np.uint8)
-        self._seg_buf = np.empty((height // self.seg_scale, width // self.seg_scale, 2),
-                                 np.int32)
+        self._seg_buf = np.empty((seg_height, seg_width, 2), np.int32)
+        self._seg_wide_buf = np.empty((2 * seg_height, 2 * seg_width, 2), np.int32)
         self._depth_buf = np.empty((height, width), np.float32) if depth else None
 
     def render_rgb(self, data) -> np.ndarray:
@@ -127,11 +136,16 @@ class CameraRenderer:
         """
         Count the pixels (reduced size) each set of geoms covers with every other geom hidden.
 
-        Divided into the set's visible pixels this is its visible fraction. Hiding moves the
+        Divided into the set's visible pixels this is its visible fraction: what other objects
+        hide and what lies outside the image both count as not visible (as CityPersons'
+        visibility ratio against the full-object box). A set the image border cuts is counted
+        again in a view with twice the field's tangent at the same pixel scale. Hiding moves the
         other geoms to a geom group the scene option does not draw, and restores the groups.
         """
         groups = self._model.geom_group
         original = groups.copy()
+        fovy = self._model.cam_fovy
+        original_fovy = float(fovy[self._camera_id])
         geom_type = int(self._mujoco.mjtObj.mjOBJ_GEOM)
         counts = []
         try:
@@ -139,10 +153,20 @@ class CameraRenderer:
                 groups[:] = 5
                 groups[geoms] = 0
                 self.seg.update_scene(data, camera=self.camera, scene_option=self._alone)
-                seg = self.seg.render(out=self._seg_buf)
-                counts.append(int(np.count_nonzero(seg[..., 1] == geom_type)))
+                covered = self.seg.render(out=self._seg_buf)[..., 1] == geom_type
+                count = int(np.count_nonzero(covered))
+                if (covered[0].any() or covered[-1].any() or covered[:, 0].any()
+                        or covered[:, -1].any()):
+                    fovy[self._camera_id] = self._wide_fovy
+                    self.seg_wide.update_scene(data, camera=self.camera,
+                                               scene_option=self._alone)
+                    wide = self.seg_wide.render(out=self._seg_wide_buf)[..., 1] == geom_type
+                    fovy[self._camera_id] = original_fovy
+                    count = max(count, int(np.count_nonzero(wide)))
+                counts.append(count)
         finally:
             groups[:] = original
+            fovy[self._camera_id] = original_fovy
         return counts
 
     def render_depth(self, data) -> np.ndarray | None:
@@ -154,7 +178,7 @@ class CameraRenderer:
 
     def close(self) -> None:
         """Free the GL contexts."""
-        for renderer in (self.rgb, self.seg, self.depth):
+        for renderer in (self.rgb, self.seg, self.seg_wide, self.depth):
             if renderer is not None:
                 renderer.close()
 

@@ -398,7 +398,7 @@ def simulate(config: SimConfig, out_dir) -> dict[str, object]:
                 for (li, x0, y0, x1, y1, pixels), whole in zip(seen, alone):
                     lm = landmarks[li]
                     # The score of a ground-truth box is its visible fraction: the share of
-                    # the object's pixels in this image that nothing else hides.
+                    # the object's pixels, in the image or beyond its border, that are seen.
                     boxes.append((lm.id, lm.class_name, (x0 + x1) / 2 - 0.5,
                                   (y0 + y1) / 2 - 0.5, x1 - x0, y1 - y0,
                                   round(min(1.0, pixels / max(whole, pixels)), 3)))

@@ -26,15 +26,17 @@ class VisibilityRule:
     """
     Which ground-truth boxes an evaluation counts; the others are marked ignore.
 
-    A box counts when it is large enough and at least ``min_visible`` of the object's pixels in
-    the image are visible (the simulator's ground-truth score: the object's unhidden pixels over
-    the pixels it covers with every other object, wall and pillar hidden). Truncation by the
-    image border does not lower it: a half-framed object still counts.
+    A box counts when it is large enough and at least ``min_visible`` of the object is
+    visible (the simulator's ground-truth score: the object's unhidden pixels in the image over
+    the pixels it covers, inside the image or beyond its border, with every other object, wall
+    and pillar hidden). Occlusion and truncation by the image border both lower it, as
+    CityPersons' visibility ratio against the full-object box; a sliver of a pole at the
+    image's edge is an ignore region, not a miss.
     """
 
     min_area: float = 100.0      # px^2 at the source resolution (10x10 at 640x480)
     min_side: float = 4.0        # px
-    min_visible: float = 0.5     # visible fraction; occluded more than half: ignore region
+    min_visible: float = 0.5     # visible fraction; hidden or out of view more than half: ignore
 
     def ignored(self, boxes: np.ndarray, visible: Optional[np.ndarray] = None) -> np.ndarray:
         sizes = boxes[:, 2:] - boxes[:, :2]

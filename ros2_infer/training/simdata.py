@@ -10,7 +10,8 @@ from typing import Dict, List, Optional, Sequence
 
 # Part of the cache key: bump when the simulator's output changes, so stale runs are redone.
 # 2: ground-truth box scores are the visible fraction of the object (were 1.0).
-SIMULATOR_OUTPUT_VERSION = 2
+# 3: the visible fraction counts the part of the object outside the image as not visible.
+SIMULATOR_OUTPUT_VERSION = 3
 
 
 def cache_root() -> Path:
