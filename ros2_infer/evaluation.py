@@ -23,7 +23,14 @@ from ros2_infer.training.bag_dataset import (has_visible_fractions, iter_frames,
 def evaluate_detector(spec_path: Path, bags: Sequence[Path], *, backend: Optional[str] = None,
                       device: str = 'cpu', threads: Optional[int] = None,
                       conf_threshold: float = 0.001, iou_threshold: float = 0.6,
-                      rule: VisibilityRule = VisibilityRule()) -> Dict:
+                      rule: VisibilityRule = VisibilityRule(),
+                      frames: Optional[Sequence] = None) -> Dict:
+    """
+    COCO mAP of a detector spec on the labelled frames of ``bags``.
+
+    ``frames`` (from ``load_detection_frames(bags, class_names, rule=rule)``) saves decoding
+    the bags again when several models are evaluated on them.
+    """
     from ros2_infer.core.detector import Detector
     from ros2_infer.core.metrics import coco_map
     from ros2_infer.core.model import load_model
@@ -37,7 +44,8 @@ def evaluate_detector(spec_path: Path, bags: Sequence[Path], *, backend: Optiona
     model = load_model(spec_path, backend=backend, device=device, threads=threads)
     detector = Detector(model, conf_threshold=conf_threshold, iou_threshold=iou_threshold)
     class_names = model.spec.class_names
-    frames = load_detection_frames(bags, class_names, rule=rule)
+    if frames is None:
+        frames = load_detection_frames(bags, class_names, rule=rule)
     ground_truth, predictions, latencies = [], [], []
     for frame in frames:
         start = time.perf_counter()

@@ -1,12 +1,14 @@
 """Training pieces: anchor assignment, the loss, and a short fit on labelled synthetic scenes."""
 
+import cv2
 import numpy as np
 from ros2_infer.core.decoders import decode_yolov8
 from ros2_infer.core.metrics import coco_map
 from ros2_infer.core.preprocess import Preprocessor
 from ros2_infer.core.spec import InputSpec
 from ros2_infer.training.detection_loss import anchor_points, assign, DetectionLoss
-from ros2_infer.training.detector_training import DetectionDataset, train_detector
+from ros2_infer.training.detector_training import (DetectionDataset, train_detector,
+                                                   WeightAverage)
 from ros2_infer.training.generated import synthetic_labelled
 from ros2_infer.training.tinydet import TinyDet
 import torch
@@ -100,3 +102,35 @@ def test_short_training_fits_synthetic_shapes():
         truth.append((sample.boxes, sample.class_ids, np.zeros(len(sample.boxes), bool)))
     result = coco_map(truth, predictions, ['rectangle', 'circle'])
     assert result['map50'] > 0.5, result
+
+
+def test_weight_average_follows_the_weights_and_copies_counters():
+    model = TinyDet(2)
+    average = WeightAverage(model, decay=0.9, ramp_steps=1e-9)  # ramp off: decay 0.9 at once
+    conv = model.heads[0].cls
+    start = conv.weight.detach().clone()
+    with torch.no_grad():
+        conv.weight.add_(1.0)
+    model.backbone.stem[1].num_batches_tracked.fill_(7)
+    average.update(model)
+    averaged = average.average.heads[0].cls.weight
+    assert torch.allclose(averaged, start + 0.1, atol=1e-6)  # 0.9 * old + 0.1 * new
+    assert int(average.average.backbone.stem[1].num_batches_tracked) == 7
+    assert not averaged.requires_grad and not average.average.training
+
+
+def test_colour_jitter_tables_match_the_float_formula():
+    # The lookup tables replaced shifting and scaling a float HSV copy; same draws, same pixels.
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    dataset = DetectionDataset([], InputSpec(width=64, height=48), augment=True, seed=5)
+    reference_rng = np.random.default_rng(5)
+    for _ in range(20):
+        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + reference_rng.uniform(0, 180)) % 180
+        hsv[..., 1] *= np.exp(reference_rng.uniform(np.log(0.35), np.log(2.0)))
+        hsv[..., 2] *= np.exp(reference_rng.uniform(np.log(0.45), np.log(1.4)))
+        expected = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+        if reference_rng.random() < 0.1:
+            grey = cv2.cvtColor(expected, cv2.COLOR_RGB2GRAY)
+            expected = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
+        assert np.array_equal(dataset._jitter_colours(image), expected)

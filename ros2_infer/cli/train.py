@@ -32,13 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='simulator seeds for training data, e.g. 101-120 (default: '
                              'detector 101-180, depth 201-206)')
     parser.add_argument('--eval-seeds', type=_seed_list, default=None,
-                        help='held-out layouts for evaluation (default: detector 1-6, '
+                        help='held-out layouts for evaluation (default: detector 1-30, '
                              'depth 1,2)')
     parser.add_argument('--duration', type=float, default=45.0,
                         help='simulated seconds per training seed')
     parser.add_argument('--epochs', type=int, default=0, help='epochs (default: per task)')
-    parser.add_argument('--time-budget', type=float, default=720.0,
-                        help='stop training after this many seconds (default 720)')
+    parser.add_argument('--time-budget', type=float, default=600.0,
+                        help='stop training after this many seconds (default 600)')
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--threads', type=int, default=0, help='default: physical cores')
     parser.add_argument('--precision', choices=('auto', 'fp32', 'bf16'), default='auto',
