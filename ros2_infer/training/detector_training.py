@@ -41,7 +41,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         and light levels it was never trained on, not by the colours of its training runs.
         """
         # Lookup tables on the uint8 channels: the same values as shifting and scaling a float
-        # copy and clipping it, at a tenth of the cost (the clip dominated data loading).
+        # copy and clipping it, at a fraction of the cost (the clip dominated data loading).
         hue, saturation, value = cv2.split(cv2.cvtColor(image, cv2.COLOR_RGB2HSV))
         levels = np.arange(256, dtype=np.float32)
         hue_table = (levels + self.rng.uniform(0, 180)) % 180
@@ -153,8 +153,9 @@ class WeightAverage:
     Exponential moving average of a model's weights and batch-norm statistics.
 
     The averaged copy is what gets exported: late in a short schedule the raw weights still
-    move with every batch, and their average scores better than any single step (YOLOv5/v8
-    train the same way). The decay ramps up from zero so early, poor weights fade quickly.
+    move with every batch, and the average smooths that out (YOLOv5/v8 train the same way; on
+    this task it measured neither better nor worse than the last step, docs/models.md). The
+    decay ramps up from zero so early, poor weights fade quickly.
     """
 
     def __init__(self, model: torch.nn.Module, decay: float = 0.999, ramp_steps: float = 500.0):
