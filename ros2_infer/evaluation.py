@@ -16,31 +16,42 @@ from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
-from ros2_infer.training.bag_dataset import (has_visible_fractions, iter_frames,
-                                             load_detection_frames, VisibilityRule)
+from ros2_infer.training.bag_dataset import (iter_frames, load_detection_frames,
+                                             VisibilityRule, visible_fraction_kind)
 
 
 def evaluate_detector(spec_path: Path, bags: Sequence[Path], *, backend: Optional[str] = None,
                       device: str = 'cpu', threads: Optional[int] = None,
                       conf_threshold: float = 0.001, iou_threshold: float = 0.6,
                       rule: VisibilityRule = VisibilityRule(),
-                      frames: Optional[Sequence] = None) -> Dict:
+                      frames: Optional[Sequence] = None,
+                      fraction_kind: Optional[str] = None) -> Dict:
     """
     COCO mAP of a detector spec on the labelled frames of ``bags``.
 
-    ``frames`` (from ``load_detection_frames(bags, class_names, rule=rule)``) saves decoding
-    the bags again when several models are evaluated on them.
+    ``frames`` (from ``load_detection_frames(bags, class_names, rule=rule)``) and
+    ``fraction_kind`` (from ``visible_fraction_kind(bags)``) save reading the bags again when
+    several models are evaluated on them.
     """
     from ros2_infer.core.detector import Detector
     from ros2_infer.core.metrics import coco_map
     from ros2_infer.core.model import load_model
 
-    visibility_known = rule.min_visible <= 0 or has_visible_fractions(bags)
-    if not visibility_known:
+    if rule.min_visible <= 0:
+        kind = 'whole_object'  # not used: no object is ignored for being hidden
+    else:
+        kind = fraction_kind or visible_fraction_kind(bags)
+    visibility_known = kind != 'none'
+    if kind == 'none':
         print(f'warning: the ground truth of {", ".join(map(str, bags))} carries no visible '
               f'fractions (every score is 1.0: simulated before they existed?); objects '
               f'hidden behind others count in full, min_visible {rule.min_visible} is not '
               f'applied. Simulate the bag again for the documented protocol.', file=sys.stderr)
+    elif kind == 'in_image':
+        print(f'warning: the visible fractions of {", ".join(map(str, bags))} cover only the '
+              f'part of each object inside the image (simulated before 2026-11-25): objects '
+              f'mostly outside the image count in full, so mAP comes out lower than under the '
+              f'documented protocol. Simulate the bag again.', file=sys.stderr)
     model = load_model(spec_path, backend=backend, device=device, threads=threads)
     detector = Detector(model, conf_threshold=conf_threshold, iou_threshold=iou_threshold)
     class_names = model.spec.class_names
@@ -60,6 +71,7 @@ def evaluate_detector(spec_path: Path, bags: Sequence[Path], *, backend: Optiona
         'protocol': {'conf_threshold': conf_threshold, 'nms_iou': iou_threshold,
                      'min_box_area_px': rule.min_area, 'min_box_side_px': rule.min_side,
                      'min_visible_fraction': rule.min_visible if visibility_known else None,
+                     'visible_fraction_of': kind if rule.min_visible > 0 else None,
                      'boxes': 'occlusion-aware (visible pixels only)'},
         'latency_ms_p50': float(np.percentile(latencies, 50)),
     })

@@ -14,7 +14,7 @@ from ros2_infer.sim.render import select_gl_backend
 from ros2_infer.sim.simulator import SimConfig, simulate
 # Imports torch (via the training package): importing torch for the first time after MuJoCo
 # has an EGL context in this process segfaults in triton's import, so do it up front.
-from ros2_infer.training.bag_dataset import has_visible_fractions
+from ros2_infer.training.bag_dataset import has_visible_fractions, visible_fraction_kind
 
 select_gl_backend()  # before anything imports mujoco
 
@@ -283,18 +283,38 @@ def test_gt_scores_count_the_part_outside_the_image_as_not_visible(bag):
 
 
 def test_bags_without_visible_fractions_are_told_apart(bag, tmp_path):
-    # Bags simulated before the scores were visible fractions have 1.0 everywhere: the
-    # evaluation must notice (and say so) rather than silently count hidden objects.
+    # Bags simulated before the scores were visible fractions have 1.0 everywhere, and those
+    # simulated before the fraction counted the part outside the image score border boxes 1.0:
+    # the evaluation must notice (and say so) rather than silently apply another protocol.
     assert has_visible_fractions([bag['summary']['bag']])
+    assert visible_fraction_kind([bag['summary']['bag']]) == 'whole_object'
     factory = MessageFactory()
-    old = tmp_path / 'old'
-    with BagWriter(old) as writer:
-        writer.add_topic('/ground_truth/detections', 'vision_msgs/msg/Detection2DArray')
-        for k in range(3):
-            writer.write('/ground_truth/detections', factory.detection2d_array(
-                k * 10**8, 'camera_rgb_optical_frame',
-                [(1, 'pillar', 100.0, 100.0, 20.0, 40.0)]), k * 10**8)
-    assert not has_visible_fractions([old])
+
+    def write(name, boxes):
+        path = tmp_path / name
+        with BagWriter(path) as writer:
+            writer.add_topic('/camera/camera_info', 'sensor_msgs/msg/CameraInfo')
+            writer.add_topic('/ground_truth/detections', 'vision_msgs/msg/Detection2DArray')
+            for k in range(25):
+                stamp = k * 10**8
+                writer.write('/camera/camera_info', factory.camera_info(
+                    stamp, 'camera_rgb_optical_frame', 640, 480, 500.0, 500.0, 320.0, 240.0),
+                    stamp)
+                writer.write('/ground_truth/detections', factory.detection2d_array(
+                    stamp, 'camera_rgb_optical_frame', boxes), stamp)
+        return path
+
+    # (id, class, cx, cy, w, h, score): a box in the middle, one cut by the left border.
+    unscored = write('unscored', [(1, 'pillar', 320.0, 200.0, 40.0, 80.0),
+                                  (2, 'pillar', 9.5, 200.0, 20.0, 80.0)])
+    in_image = write('in_image', [(1, 'pillar', 320.0, 200.0, 40.0, 80.0, 0.6),
+                                  (2, 'pillar', 9.5, 200.0, 20.0, 80.0, 1.0)])
+    whole = write('whole', [(1, 'pillar', 320.0, 200.0, 40.0, 80.0, 0.6),
+                            (2, 'pillar', 9.5, 200.0, 20.0, 80.0, 0.3)])
+    assert not has_visible_fractions([unscored])
+    assert visible_fraction_kind([unscored]) == 'none'
+    assert visible_fraction_kind([in_image]) == 'in_image'
+    assert visible_fraction_kind([whole]) == 'whole_object'
 
 
 def test_odometry_drifts_and_slam_is_accurate(bag):

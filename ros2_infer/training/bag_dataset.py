@@ -99,21 +99,52 @@ def ground_truth_arrays(msg, class_names: Sequence[str]
             np.asarray(visible, np.float32))
 
 
-def has_visible_fractions(bags: Sequence[Path]) -> bool:
+def visible_fraction_kind(bags: Sequence[Path]) -> str:
     """
-    Return whether the bags' ground-truth scores are visible fractions (any score below 1).
+    Tell what the bags' ground-truth scores mean, from the scores themselves.
 
-    Bags simulated before the scores carried the visible fraction have 1.0 everywhere; so has a
-    bag in which nothing was ever hidden, which is as good as impossible in this world.
+    ``'none'``: 1.0 everywhere (simulated before the scores carried the visible fraction; a bag
+    in which nothing was ever hidden is as good as impossible in this world).
+    ``'in_image'``: visible fractions of the part inside the image, so boxes at the image's
+    left or right border mostly score 1.0, unless something hides them (simulated before
+    2026-11-25).
+    ``'whole_object'``: the part outside the image counts as not visible (the simulator now):
+    most boxes cut by the border score well below 1. Too few border boxes to tell: taken as
+    ``'whole_object'``.
     """
     from ros2_infer.rosbag.reader import iter_messages
 
+    any_below_one = False
+    border_scores = []
+    width = None
     for bag in bags:
-        for message in iter_messages(Path(bag), [GT_DETECTIONS_TOPIC]):
-            if any(d.results and d.results[0].hypothesis.score < 1.0
-                   for d in message.msg.detections):
-                return True
-    return False
+        for message in iter_messages(Path(bag), ['/camera/camera_info', GT_DETECTIONS_TOPIC]):
+            if message.topic == '/camera/camera_info':
+                width = width or int(message.msg.width)
+                continue
+            for detection in message.msg.detections:
+                if not detection.results:
+                    continue
+                score = detection.results[0].hypothesis.score
+                any_below_one = any_below_one or score < 1.0
+                if width:
+                    center = detection.bbox.center.position.x + 0.5
+                    half = detection.bbox.size_x / 2
+                    if center - half <= 1.0 or center + half >= width - 1.0:
+                        border_scores.append(score)
+            if any_below_one and len(border_scores) >= 200:
+                break  # enough to tell: spare reading every bag to the end
+    if not any_below_one:
+        return 'none'
+    # Measured: 12 % of border boxes below 0.9 in bags of the older kind, 99 % in current ones.
+    if len(border_scores) >= 20 and np.mean(np.asarray(border_scores) < 0.9) < 0.5:
+        return 'in_image'
+    return 'whole_object'
+
+
+def has_visible_fractions(bags: Sequence[Path]) -> bool:
+    """Return whether the bags' ground-truth scores are visible fractions (any score below 1)."""
+    return visible_fraction_kind(bags) != 'none'
 
 
 def iter_frames(bag: Path, *, depth: bool = False) -> Iterator[Tuple[int, np.ndarray, object]]:

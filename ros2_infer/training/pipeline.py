@@ -59,7 +59,8 @@ def train_detector_model(args) -> str:
     from ros2_infer.core.profiling import onnx_flops
     from ros2_infer.evaluation import evaluate_detector
     from ros2_infer.sim.world import CLASS_NAMES
-    from ros2_infer.training.bag_dataset import load_detection_frames, VisibilityRule
+    from ros2_infer.training.bag_dataset import (load_detection_frames, VisibilityRule,
+                                                 visible_fraction_kind)
     from ros2_infer.training.detector_training import train_detector
     from ros2_infer.training.export import export_variants
     from ros2_infer.training.generated import calibration_tensors, detector_template
@@ -119,11 +120,13 @@ def train_detector_model(args) -> str:
     for key, eval_bags in (('held_out_layouts', layouts), ('unseen_appearance', unseen),
                            ('fixed_eval_bag', fixed)):
         eval_frames = load_detection_frames(eval_bags, CLASS_NAMES)  # decoded once per set
+        fraction_kind = visible_fraction_kind(eval_bags)
         for spec in specs:
             if spec.quantization and spec.quantization.engine == 'qnnpack':
                 continue  # ARM kernels: evaluated under aarch64, far too slow to emulate on x86
             label = spec.variant_label()
-            result = evaluate_detector(spec.spec_path, eval_bags, frames=eval_frames)
+            result = evaluate_detector(spec.spec_path, eval_bags, frames=eval_frames,
+                                       fraction_kind=fraction_kind)
             metrics[key][label] = {k: result[k] for k in ('map50', 'map50_95', 'objects',
                                                           'ignored_objects', 'images')}
             metrics[key][label]['per_class_ap50'] = result['per_class_ap50']
