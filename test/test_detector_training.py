@@ -112,7 +112,7 @@ def test_weight_average_follows_the_weights_and_copies_counters():
     with torch.no_grad():
         conv.weight.add_(1.0)
     model.backbone.stem[1].num_batches_tracked.fill_(7)
-    average.update(model)
+    average.update()
     averaged = average.average.heads[0].cls.weight
     assert torch.allclose(averaged, start + 0.1, atol=1e-6)  # 0.9 * old + 0.1 * new
     assert int(average.average.backbone.stem[1].num_batches_tracked) == 7

@@ -167,22 +167,27 @@ class WeightAverage:
         self.decay = decay
         self.ramp_steps = ramp_steps
         self.updates = 0
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        decay = self.decay * (1.0 - math.exp(-self.updates / self.ramp_steps))
-        averaged, latest = [], []
+        # Pairs of tensors, collected once: the optimizer updates the model's in place, so
+        # the references stay valid and no state dict is built at every training step.
+        self._floats, self._latest, self._counters = [], [], []
         for value, source in zip(self.average.state_dict().values(),
                                  model.state_dict().values()):
             if value.dtype.is_floating_point:
-                averaged.append(value)
-                latest.append(source)
+                self._floats.append(value)
+                self._latest.append(source)
             else:
-                value.copy_(source)  # batch-norm step counters
+                self._counters.append((value, source))  # batch-norm step counters
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Fold the model's current weights (the one given at construction) into the average."""
+        self.updates += 1
+        decay = self.decay * (1.0 - math.exp(-self.updates / self.ramp_steps))
         # One fused call over all tensors: a Python loop per tensor costs more than the maths.
-        torch._foreach_mul_(averaged, decay)
-        torch._foreach_add_(averaged, latest, alpha=1.0 - decay)
+        torch._foreach_mul_(self._floats, decay)
+        torch._foreach_add_(self._floats, self._latest, alpha=1.0 - decay)
+        for value, source in self._counters:
+            value.copy_(source)
 
 
 def train_detector(train: Sequence[LabelledImage], *, num_classes: int, input_spec: InputSpec,
@@ -258,7 +263,7 @@ def train_detector(train: Sequence[LabelledImage], *, num_classes: int, input_sp
             optimizer.step()
             scheduler.step()
             if average is not None:
-                average.update(model)
+                average.update()
             step += 1
             batches += 1
             sums['loss'] += float(loss.detach())
