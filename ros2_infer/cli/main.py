@@ -25,6 +25,8 @@ COMMANDS = {
     'eval': ('ros2_infer.cli.eval', 'accuracy of a model on a simulator bag (mAP, AbsRel)'),
     'replay': ('ros2_infer.cli.replay', 'fuse detections, lidar, odometry and the SLAM stream '
                'offline from a bag in arrival order (outputs, metrics, plots)'),
+    'merge-maps': ('ros2_infer.cli.merge_maps', 'merge the landmark maps of several mapping '
+                   'runs into one, more accurate map'),
     'export': ('ros2_infer.cli.export', 'export a PyTorch model to TorchScript, ONNX and int8'),
     'bench': ('ros2_infer.cli.bench', 'benchmark a model on every backend, side by side'),
 }

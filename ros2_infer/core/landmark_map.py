@@ -124,3 +124,63 @@ def _check_unique(landmarks: Sequence[Landmark], where: str) -> None:
         if lm.id in seen:
             raise InputError(f'landmark map {where}: duplicate landmark id {lm.id}')
         seen.add(lm.id)
+
+
+def merge_landmark_maps(maps: Sequence[Sequence[Landmark]], gate_m: float = 0.3,
+                        min_maps: int = 1) -> list[Landmark]:
+    """
+    Merge landmark maps of the same place, saved by separate mapping runs, into one.
+
+    A map built online is offset as a whole by its run's mean SLAM error, and separate runs
+    draw independent means: averaging K runs divides that offset's spread by sqrt(K). So the
+    maps are *not* aligned to each other first, which would carry the first map's offset into
+    every other one. One landmark of each map joins a group when it has the group's class and
+    lies within ``gate_m`` of the group's mean; the closest pairs are joined first. A merged
+    landmark is the plain mean of its group: every run's error has about the same size.
+
+    :param maps: the maps, each a sequence of landmarks in the same frame.
+    :param gate_m: largest distance (m, in the plane) between one run's landmark and a group.
+    :param min_maps: keep only landmarks found in at least this many maps (a false detection
+        mapped by one run rarely recurs in another).
+    :return: the merged landmarks, ids renumbered from 1 in the order of the input.
+    :raises InputError: no map, a gate that is not positive, or ``min_maps`` out of range.
+    """
+    if not maps:
+        raise InputError('merge needs at least one landmark map')
+    if not gate_m > 0.0:
+        raise InputError(f'merge gate must be positive, got {gate_m}')
+    if not 1 <= min_maps <= len(maps):
+        raise InputError(f'min_maps must be between 1 and the number of maps ({len(maps)}), '
+                         f'got {min_maps}')
+    groups: list[list[Landmark]] = []
+    for landmarks in maps:
+        centres = [_mean_xy(group) for group in groups]
+        pairs = sorted(
+            (math.dist(lm.position[:2], centre), i, g)
+            for i, lm in enumerate(landmarks) for g, centre in enumerate(centres)
+            if groups[g][0].class_name == lm.class_name
+            and math.dist(lm.position[:2], centre) <= gate_m)
+        joined_landmarks, joined_groups = set(), set()
+        for _, i, g in pairs:
+            if i in joined_landmarks or g in joined_groups:
+                continue
+            groups[g].append(landmarks[i])
+            joined_landmarks.add(i)
+            joined_groups.add(g)
+        groups.extend([lm] for i, lm in enumerate(landmarks) if i not in joined_landmarks)
+    kept = [group for group in groups if len(group) >= min_maps]
+    return [_mean_landmark(ident, group) for ident, group in enumerate(kept, start=1)]
+
+
+def _mean_xy(group: Sequence[Landmark]) -> tuple[float, float]:
+    return (sum(lm.position[0] for lm in group) / len(group),
+            sum(lm.position[1] for lm in group) / len(group))
+
+
+def _mean_landmark(ident: int, group: Sequence[Landmark]) -> Landmark:
+    n = len(group)
+    position = tuple(sum(lm.position[k] for lm in group) / n for k in range(3))
+    size = tuple(sum(lm.size[k] for lm in group) / n for k in range(3))
+    # Yaw is an angle: average it on the circle, not as a number.
+    yaw = math.atan2(sum(math.sin(lm.yaw) for lm in group), sum(math.cos(lm.yaw) for lm in group))
+    return Landmark(ident, group[0].class_name, position, size, yaw)  # type: ignore[arg-type]
