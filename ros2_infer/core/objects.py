@@ -27,6 +27,8 @@ class ShapePrior:
     radius: float
     size: tuple[float, float, float]
     sigma: float = 0.02   # extra centre uncertainty of the shape model (m)
+    leg_spacing: float = 0.0   # 'legs': side of the square the leg centres stand on (m)
+    leg_width: float = 0.0     # 'legs': width of one leg at the scan height (m)
 
 
 # Shapes of the turtlebot3_world classes (docs/simulation.md); unknown classes use DEFAULT.
@@ -35,11 +37,16 @@ SHAPE_PRIORS: dict[str, ShapePrior] = {
     'barrel': ShapePrior('cylinder', 0.17, (0.35, 0.35, 0.50), 0.01),
     'traffic_cone': ShapePrior('cylinder', 0.07, (0.28, 0.28, 0.32), 0.015),
     'signpost': ShapePrior('cylinder', 0.025, (0.30, 0.40, 0.97), 0.02),
-    'chair': ShapePrior('legs', 0.12, (0.40, 0.40, 0.85), 0.07),
+    'chair': ShapePrior('legs', 0.12, (0.40, 0.40, 0.85), 0.07, leg_spacing=0.34,
+                        leg_width=0.03),
     'box': ShapePrior('none', 0.14, (0.36, 0.28, 0.10), 0.05),
     'ball': ShapePrior('none', 0.0625, (0.125, 0.125, 0.125), 0.03),
 }
 DEFAULT_PRIOR = ShapePrior('none', 0.15, (0.3, 0.3, 0.3), 0.1)
+# Centre uncertainty of a leg-square fit (m): a leg's hits place it to about a centimetre.
+LEGS_FIT_SIGMA = 0.02
+# Hits on a cylinder lie within its radius of their mean; this much more is range noise (m).
+CYLINDER_SPREAD_SLACK = 0.03
 
 
 @dataclass
@@ -82,6 +89,105 @@ def _fit_circle(points: np.ndarray, origin: np.ndarray, radius: float) -> np.nda
     return c
 
 
+def _whole_arc(cluster: np.ndarray, points: np.ndarray, origin: np.ndarray,
+               radius: float) -> np.ndarray:
+    """
+    Every hit on the cylinder whose hits inside the box are ``cluster``.
+
+    The box holds only the hits the camera sees, less a margin and none beyond the image's
+    border: a pillar cut by the border may show two hits on its flank, which no circle fit can
+    place. The lidar sees the whole arc, so scan points joined to the cluster by steps under
+    about two beam spacings are added, as long as the arc stays as narrow as the cylinder
+    (else a neighbouring object joined in, and the box's hits are kept).
+    """
+    seed = cluster.mean(axis=0)
+    reach = 2.0 * radius + CYLINDER_SPREAD_SLACK
+    near = points[np.linalg.norm(points - seed, axis=1) <= reach]
+    if near.shape[0] <= cluster.shape[0]:
+        return cluster
+    step = max(0.04, 0.035 * float(np.linalg.norm(seed - origin)))   # 2 beams of 1 deg
+    gaps = np.linalg.norm(near[:, None, :] - near[None, :, :], axis=2)
+    member = np.min(np.linalg.norm(near[:, None, :] - cluster[None, :, :], axis=2),
+                    axis=1) < 1e-6
+    while True:
+        grown = member | np.any(gaps[member] < step, axis=0)
+        if grown.sum() == member.sum():
+            break
+        member = grown
+    arc = near[member]
+    spread = float(np.max(np.linalg.norm(arc - arc.mean(axis=0), axis=1)))
+    return arc if spread <= radius + CYLINDER_SPREAD_SLACK else cluster
+
+
+def _split_legs(points: np.ndarray, origin: np.ndarray, gap: float,
+                max_extent: float) -> list[np.ndarray] | None:
+    """Group hits into legs by bearing; None when a group is too wide to be one leg."""
+    rel = points - origin
+    order = np.argsort(np.arctan2(rel[:, 1], rel[:, 0]))
+    ordered = points[order]
+    steps = np.linalg.norm(np.diff(ordered, axis=0), axis=1)
+    groups = np.split(ordered, np.nonzero(steps > gap)[0] + 1)
+    for group in groups:
+        if np.max(np.linalg.norm(group - group.mean(axis=0), axis=1)) > max_extent / 2:
+            return None   # a wall or another object, not a thin leg
+    return groups
+
+
+def _beams_pass_through(legs: np.ndarray, origin: np.ndarray, scan: np.ndarray,
+                        radius: float) -> bool:
+    """Whether a scan return lies behind one of ``legs`` on a beam that crosses that leg."""
+    beams = scan - origin
+    ranges = np.linalg.norm(beams, axis=1)
+    unit = beams / np.maximum(ranges, 1e-9)[:, None]
+    for leg in legs:
+        along = unit @ (leg - origin)
+        across = np.abs(unit[:, 0] * (leg - origin)[1] - unit[:, 1] * (leg - origin)[0])
+        if np.any((across < radius) & (along > 0.0) & (ranges > along + 2.0 * radius + 0.03)):
+            return True
+    return False
+
+
+def _legs_centre(points: np.ndarray, origin: np.ndarray, spacing: float, width: float,
+                 scan: np.ndarray | None = None) -> np.ndarray | None:
+    """
+    Centre of a four-legged object (legs on a square of side ``spacing``) from its leg hits.
+
+    Two legs a diagonal apart, three legs (two of them a diagonal apart) or four legs give the
+    centre as a midpoint. Two neighbouring legs leave two candidates, half a side on either
+    side of them: the beams often pass between legs, so the nearer pair may be the one missed.
+    A candidate is refuted when a beam of ``scan`` (all the scan's points) went through where
+    its other two legs would stand; one candidate left is the centre. Anything else (one leg,
+    hits that do not fit the square, both candidates possible) returns None.
+    """
+    legs = _split_legs(points, origin, spacing / 3.0, 2.0 * width + 0.02)
+    if legs is None or not 2 <= len(legs) <= 4:
+        return None
+    centres = []
+    for leg in legs:
+        mean = leg.mean(axis=0)
+        away = (mean - origin) / max(np.linalg.norm(mean - origin), 1e-9)
+        centres.append(mean + away * width / 2.0)   # the hits lie on the leg's near face
+    centres = np.array(centres)
+    diagonal, tolerance = spacing * math.sqrt(2.0), 0.3 * spacing
+    pairs = [(float(np.linalg.norm(centres[i] - centres[j])), i, j)
+             for i in range(len(centres)) for j in range(i + 1, len(centres))]
+    if not all(min(abs(d - spacing), abs(d - diagonal)) <= tolerance for d, _, _ in pairs):
+        return None
+    longest, i, j = max(pairs)
+    if abs(longest - diagonal) <= tolerance:
+        return 0.5 * (centres[i] + centres[j])
+    if len(centres) != 2 or scan is None:
+        return None
+    # Two neighbouring legs: keep the side whose other two legs no beam went through.
+    mid = 0.5 * (centres[0] + centres[1])
+    side = centres[1] - centres[0]
+    normal = np.array([-side[1], side[0]]) / max(np.linalg.norm(side), 1e-9)
+    possible = [sign * normal for sign in (1.0, -1.0)
+                if not _beams_pass_through(centres + sign * normal * spacing, origin, scan,
+                                           0.4 * width)]
+    return mid + possible[0] * spacing / 2.0 if len(possible) == 1 else None
+
+
 def _planar_cov(direction: np.ndarray, sigma_along: float, sigma_across: float) -> np.ndarray:
     d = direction / max(np.linalg.norm(direction), 1e-9)
     rot = np.array([[d[0], -d[1]], [d[1], d[0]]])
@@ -94,13 +200,18 @@ class ObjectEstimator:
     def __init__(self, priors: dict[str, ShapePrior] | None = None,
                  lidar_sigma: float = 0.01, pixel_sigma: float = 3.0,
                  min_points: int = 2, box_shrink: float = 0.15,
-                 max_size_distance: float = 4.0) -> None:
+                 legs_box_shrink: float = 0.03, max_size_distance: float = 4.0,
+                 range_tolerance: tuple[float, float] = (0.15, 0.25)) -> None:
         """Set the shape priors and the sensor noise used for the covariances."""
         self.priors = dict(SHAPE_PRIORS if priors is None else priors)
         self.lidar_sigma = lidar_sigma
         self.pixel_sigma = pixel_sigma
         self.min_points = min_points
         self.box_shrink = box_shrink
+        # A leg-standing object's legs are at the box's sides: shrinking would cut them off.
+        self.legs_box_shrink = legs_box_shrink
+        # A lidar range may differ from the box's own range by a + b * range (m).
+        self.range_tolerance = range_tolerance
         self.max_size_distance = max_size_distance
 
     def prior(self, class_name: str) -> ShapePrior:
@@ -134,6 +245,9 @@ class ObjectEstimator:
             obj = None
             if uv is not None and prior.kind != 'none':
                 obj = self._from_lidar(box, name, prior, uv, depth_pts, points_base, scan_origin)
+                if obj is not None and not self._range_agrees(obj[0], box, prior, camera,
+                                                              base_from_cam, cam_origin):
+                    obj = None
             if obj is None and depth is not None:
                 obj = self._from_depth(box, prior, camera, base_from_cam, depth)
             if obj is None:
@@ -148,7 +262,8 @@ class ObjectEstimator:
         return out
 
     def _from_lidar(self, box, name, prior, uv, depth_pts, points_base, origin):
-        sel = points_in_box(uv, box, self.box_shrink) & np.isfinite(depth_pts)
+        shrink = self.legs_box_shrink if prior.kind == 'legs' else self.box_shrink
+        sel = points_in_box(uv, box, shrink) & np.isfinite(depth_pts)
         # A thin pole may be hit by a single beam; anything wider needs a few.
         min_points = 1 if prior.radius < 0.05 else self.min_points
         if int(sel.sum()) < min_points:
@@ -158,16 +273,29 @@ class ObjectEstimator:
         n = cluster.shape[0]
         if n < min_points:
             return None
+        shape_sigma = prior.sigma
+        centre = None
         if prior.kind == 'cylinder':
+            spread = float(np.max(np.linalg.norm(cluster - cluster.mean(axis=0), axis=1)))
+            if spread > prior.radius + CYLINDER_SPREAD_SLACK:
+                return None   # wider than the class: the hits are another object's
+            cluster = _whole_arc(cluster, points_base, origin, prior.radius)
+            n = cluster.shape[0]
             centre = _fit_circle(cluster, origin, prior.radius)
-        else:
+        elif prior.kind == 'legs' and prior.leg_spacing > 0.0:
+            centre = _legs_centre(cluster, origin, prior.leg_spacing, prior.leg_width,
+                                  points_base)
+            if centre is None:
+                return None   # not the legs: another object's hits, or a single leg
+            shape_sigma = LEGS_FIT_SIGMA
+        if centre is None:
             centroid = cluster.mean(axis=0)
             direction = (centroid - origin) / max(np.linalg.norm(centroid - origin), 1e-9)
             centre = centroid + direction * prior.radius
         direction = centre - origin
         rng = float(np.linalg.norm(direction))
-        along = math.hypot(self.lidar_sigma / math.sqrt(n), prior.sigma)
-        across = math.hypot(rng * 0.0087 / math.sqrt(n), prior.sigma)  # half a beam step
+        along = math.hypot(self.lidar_sigma / math.sqrt(n), shape_sigma)
+        across = math.hypot(rng * 0.0087 / math.sqrt(n), shape_sigma)  # half a beam step
         cov = np.zeros((3, 3))
         cov[:2, :2] = _planar_cov(direction, along, across)
         cov[2, 2] = (prior.size[2] / 4) ** 2
@@ -190,7 +318,30 @@ class ObjectEstimator:
         cov[2, 2] = (prior.size[2] / 4) ** 2
         return np.array([centre[0], centre[1], prior.size[2] / 2]), cov, source, 0
 
-    def _from_floor(self, box, prior, camera, base_from_cam, cam_origin):
+    def _range_agrees(self, centre, box, prior, camera, base_from_cam, cam_origin) -> bool:
+        """
+        Whether a lidar centre is as far as the box itself says the object is.
+
+        The scan points inside a box may all lie on the wall behind a thin object the beams
+        missed (a signpost pole, a cone's tip, chair legs between beams). The box's height
+        (the class's height at that range) or, when the box's top or bottom is cut, the floor
+        under its bottom edge gives an independent range; a lidar range far from it is
+        another object's.
+        """
+        x1, y1, x2, y2 = box
+        if y1 > 1 and y2 < camera.height - 2 and y2 - y1 >= 4:
+            expected = camera.fy * prior.size[2] / (y2 - y1)
+        else:
+            contact = self._floor_contact(box, camera, base_from_cam, cam_origin)
+            if contact is None:
+                return True   # nothing to compare with
+            expected = float(np.linalg.norm(contact[:2] - cam_origin[:2])) + prior.radius
+        measured = float(np.linalg.norm(np.asarray(centre[:2]) - cam_origin[:2]))
+        slack, share = self.range_tolerance
+        return abs(measured - expected) <= slack + share * expected
+
+    def _floor_contact(self, box, camera, base_from_cam, cam_origin):
+        """Floor point under the middle of the box's bottom edge (None: not on the floor)."""
         x1, y1, x2, y2 = box
         if y2 >= camera.height - 2:       # bottom cut by the image edge: contact unseen
             return None
@@ -200,8 +351,13 @@ class ObjectEstimator:
         t = -cam_origin[2] / ray[2]
         contact = cam_origin + t * ray
         dist = float(np.linalg.norm(contact[:2] - cam_origin[:2]))
-        if not 0.05 < dist < 8.0:
+        return contact if 0.05 < dist < 8.0 else None
+
+    def _from_floor(self, box, prior, camera, base_from_cam, cam_origin):
+        contact = self._floor_contact(box, camera, base_from_cam, cam_origin)
+        if contact is None:
             return None
+        dist = float(np.linalg.norm(contact[:2] - cam_origin[:2]))
         h = max(cam_origin[2], 0.02)
         sigma_along = dist * dist * self.pixel_sigma / (camera.fy * h) + 0.01
         sigma_across = dist * self.pixel_sigma / camera.fx
