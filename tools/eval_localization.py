@@ -6,8 +6,10 @@ Runs (cached by ``ros2_infer.training.simdata``): per seed a localisation run (A
 camera 10 Hz JPEG) and a *different* mapping run of the same layout and drive (slam_toolbox
 style, camera 5 Hz, its own sensor-noise seed ``MAP_NOISE_SEED + seed``: independent SLAM,
 odometry and sensor errors, other image stamps); a kidnap run; a 20-minute run for the cost
-benchmark. Every configuration replays the bag in arrival order through the same
-pipeline; metrics are computed from the poses as published online.
+benchmark. A second mapping run (noise seed ``MAP2_NOISE_SEED + seed``) gives a second saved
+map and, merged with the first (``ros2-infer merge-maps``), a map of two runs. Every
+configuration replays the bag in arrival order through the same pipeline; metrics are computed
+from the poses as published online.
 
     PYTHONPATH=. python tools/eval_localization.py --out eval_loc [--seeds 1 2 3 4 5]
 """
@@ -23,7 +25,8 @@ import time
 
 import numpy as np
 
-from ros2_infer.core.landmark_map import Landmark, load_landmark_map, save_landmark_map
+from ros2_infer.core.landmark_map import (Landmark, load_landmark_map, merge_landmark_maps,
+                                          save_landmark_map)
 from ros2_infer.core.pipeline import FusionPipeline, PipelineConfig
 from ros2_infer.replay import metrics as M
 from ros2_infer.replay.runner import replay
@@ -35,6 +38,7 @@ MAP_EXTRA = ['--compressed', '--slam-style', 'slam_toolbox']
 # A mapping run is another run: with the localisation run's noise draws its SLAM bias would be
 # the same one the localisation SLAM has, and a map inheriting it would agree with that bias.
 MAP_NOISE_SEED = 1000
+MAP2_NOISE_SEED = 2000
 
 
 def model_spec() -> str | None:
@@ -71,8 +75,9 @@ def ate(stream, gt):
 def seed_table(seed, out_dir, detections):
     loc_bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
                             extra=LOC_EXTRA)[0]
-    map_bag = simulate_runs([seed], duration=180, camera_rate=5, randomize=False,
-                            extra=MAP_EXTRA + ['--noise-seed', str(MAP_NOISE_SEED + seed)])[0]
+    map_bags = [simulate_runs([seed], duration=180, camera_rate=5, randomize=False,
+                              extra=MAP_EXTRA + ['--noise-seed', str(noise + seed)])[0]
+                for noise in (MAP_NOISE_SEED, MAP2_NOISE_SEED)]
     gt, objs = M.ground_truth(loc_bag)
     row = {}
     pipe, s = run(loc_bag, landmarks=False, detections=detections)
@@ -82,24 +87,37 @@ def seed_table(seed, out_dir, detections):
     row['fusion_slam_odometry'] = ate(s.fused, gt)
     pipe, s = run(loc_bag, detections=detections)
     row['fusion_online_map'] = ate(s.fused, gt)
-    errs = M.object_errors(pipe.landmarks(), objs)
-    row['object_map_median_m'] = float(np.median(errs)) if errs else None
-    row['object_map_n'] = len(errs)
+    row['object_map_median_m'] = median_error(pipe.landmarks(), objs)
+    row['object_map_n'] = len(M.object_errors(pipe.landmarks(), objs))
     row['cost_ms'] = timing(s)
     # The real workflow: a mapping run of the same layout, --save-map, then localisation.
-    mpipe, _ = run(map_bag, detections=detections)
-    map_file = out_dir / f'map_seed{seed}_{detections}.yaml'
-    save_landmark_map(map_file, mpipe.landmarks())
-    mgt_objs = M.ground_truth(map_bag)[1]
-    merrs = M.object_errors(mpipe.landmarks(), mgt_objs)
-    row['saved_map_median_m'] = float(np.median(merrs)) if merrs else None
-    _, s = run(loc_bag, known=load_landmark_map(map_file)[1], sigma=0.03,
-               detections=detections)
-    row['fusion_saved_map'] = ate(s.fused, gt)
+    saved = []
+    for key, suffix, map_bag in (('saved_map', '', map_bags[0]),
+                                 ('saved_map_2', '_run2', map_bags[1])):
+        mpipe, _ = run(map_bag, detections=detections)
+        map_file = out_dir / f'map_seed{seed}_{detections}{suffix}.yaml'
+        save_landmark_map(map_file, mpipe.landmarks())
+        saved.append(load_landmark_map(map_file)[1])
+        row[f'{key}_median_m'] = median_error(saved[-1], M.ground_truth(map_bag)[1])
+        pipe, s = run(loc_bag, known=saved[-1], sigma=0.03, detections=detections)
+        row[f'fusion_{key}'] = ate(s.fused, gt)
+        row[f'object_map_median_{key}_m'] = median_error(pipe.landmarks(), objs)
+    # Two mapping runs merged: their SLAM means are independent and partly cancel.
+    merged = merge_landmark_maps(saved)
+    save_landmark_map(out_dir / f'map_seed{seed}_{detections}_merged.yaml', merged)
+    row['merged_map_median_m'] = median_error(merged, objs)
+    pipe, s = run(loc_bag, known=merged, sigma=0.03, detections=detections)
+    row['fusion_merged_map'] = ate(s.fused, gt)
+    row['object_map_median_merged_map_m'] = median_error(pipe.landmarks(), objs)
     truth = load_landmark_map(Path(loc_bag).parent / 'landmarks.yaml')[1]
     _, s = run(loc_bag, known=perturbed(truth, 0.05, seed), sigma=0.05, detections=detections)
     row['fusion_perturbed_map'] = ate(s.fused, gt)
     return row
+
+
+def median_error(landmarks, gt_objects):
+    errs = M.object_errors(landmarks, gt_objects)
+    return float(np.median(errs)) if errs else None
 
 
 def timing(streams):
@@ -232,6 +250,8 @@ def markdown(results) -> str:
             ('fusion_slam_odometry', 'fusion, no landmarks'),
             ('fusion_online_map', 'fusion, online map'),
             ('fusion_saved_map', 'fusion, map of another run'),
+            ('fusion_saved_map_2', 'fusion, map of a third run'),
+            ('fusion_merged_map', 'fusion, both maps merged'),
             ('fusion_perturbed_map', 'fusion, true map + 5 cm')]
     lines = []
     for det in ('ground-truth', 'model'):
@@ -249,7 +269,25 @@ def markdown(results) -> str:
         worst_obj = max(r['object_map_median_m'] for r in rows.values())
         lines.append('| worst | ' + ' | '.join(worst) + f' | **{100 * worst_obj:.1f}** |')
         lines.append('')
+        lines += object_table(rows, det)
     return '\n'.join(lines)
+
+
+def object_table(rows, det) -> list[str]:
+    """Median object-position error of every map, in cm (absent keys: older results)."""
+    cols = [('object_map_median_m', 'online map'),
+            ('saved_map_median_m', 'mapping run (saved)'),
+            ('saved_map_2_median_m', 'third run (saved)'),
+            ('merged_map_median_m', 'both merged'),
+            ('object_map_median_saved_map_m', 'localisation, map of another run'),
+            ('object_map_median_merged_map_m', 'localisation, merged map')]
+    cols = [c for c in cols if all(r.get(c[0]) is not None for r in rows.values())]
+    lines = [f'Median object-position error in cm, detections: {det}', '',
+             '| seed | ' + ' | '.join(c[1] for c in cols) + ' |', '|---' * (len(cols) + 1) + '|']
+    for seed, row in rows.items():
+        lines.append(f'| {seed} | ' + ' | '.join(f'{100 * row[k]:.1f}' for k, _ in cols) + ' |')
+    worst = [f'**{100 * max(r[k] for r in rows.values()):.1f}**' for k, _ in cols]
+    return lines + ['| worst | ' + ' | '.join(worst) + ' |', '']
 
 
 def main() -> int:
