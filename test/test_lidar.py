@@ -246,3 +246,25 @@ def test_pillar_cut_by_the_image_border_uses_its_whole_arc():
     assert obj.source == 'lidar'
     # From the two or three flank hits inside the box alone, the centre was 5-15 cm off.
     assert np.linalg.norm(obj.position[:2] - centre) < 0.01
+
+
+def test_estimates_survive_degenerate_hits():
+    # Duplicate, collinear, single and far-apart hits in boxes of every class: an estimate or
+    # a fallback, never an exception, always a positive definite covariance.
+    from ros2_infer.core.objects import SHAPE_PRIORS
+
+    cam, cam_from_base = _waffle_camera()
+    origin = np.array([-0.064, 0.0])
+    rng = np.random.default_rng(7)
+    names = sorted(SHAPE_PRIORS) + ['unknown_class']
+    clouds = [np.zeros((0, 2)), np.array([[1.5, 0.0]]), np.array([[1.5, 0.0]] * 5),
+              np.array([[1.5, y] for y in np.linspace(-0.3, 0.3, 9)]),
+              np.vstack([rng.normal((1.5, 0.0), 0.2, (30, 2)), [[3.0, 0.1], [0.3, -0.05]]])]
+    for name in names:
+        box = _box_of(cam, cam_from_base, np.array([1.5, 0.0]), 0.2, 0.5)
+        dets = Detections(box[None], np.array([0.9], np.float32), np.array([0]), [name])
+        for cloud in clouds:
+            objs = ObjectEstimator().estimate(dets, cam, cam_from_base, cloud, origin, 0.132)
+            for obj in objs:
+                assert np.all(np.isfinite(obj.position))
+                assert np.all(np.linalg.eigvalsh(obj.covariance) > 0)
