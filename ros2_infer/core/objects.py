@@ -325,17 +325,18 @@ class ObjectEstimator:
         The scan points inside a box may all lie on the wall behind a thin object the beams
         missed (a signpost pole, a cone's tip, chair legs between beams). The box's height
         (the class's height at that range) or, when the box's top or bottom is cut, the floor
-        under its bottom edge gives an independent range; a lidar range far from it is
-        another object's.
+        under its bottom edge gives an independent range to the object's near side; a lidar
+        centre far from that plus the class's radius is another object's.
         """
         x1, y1, x2, y2 = box
         if y1 > 1 and y2 < camera.height - 2 and y2 - y1 >= 4:
-            expected = camera.fy * prior.size[2] / (y2 - y1)
+            near_side = camera.fy * prior.size[2] / (y2 - y1)
         else:
             contact = self._floor_contact(box, camera, base_from_cam, cam_origin)
             if contact is None:
                 return True   # nothing to compare with
-            expected = float(np.linalg.norm(contact[:2] - cam_origin[:2])) + prior.radius
+            near_side = float(np.linalg.norm(contact[:2] - cam_origin[:2]))
+        expected = near_side + prior.radius
         measured = float(np.linalg.norm(np.asarray(centre[:2]) - cam_origin[:2]))
         slack, share = self.range_tolerance
         return abs(measured - expected) <= slack + share * expected
