@@ -87,8 +87,9 @@ def seed_table(seed, out_dir, detections):
     row['fusion_slam_odometry'] = ate(s.fused, gt)
     pipe, s = run(loc_bag, detections=detections)
     row['fusion_online_map'] = ate(s.fused, gt)
-    row['object_map_median_m'] = median_error(pipe.landmarks(), objs)
-    row['object_map_n'] = len(M.object_errors(pipe.landmarks(), objs))
+    errs = M.object_errors(pipe.landmarks(), objs)
+    row['object_map_median_m'] = float(np.median(errs)) if errs else None
+    row['object_map_n'] = len(errs)
     row['cost_ms'] = timing(s)
     # The real workflow: a mapping run of the same layout, --save-map, then localisation.
     saved = []
