@@ -89,14 +89,7 @@ def test_pillar_centre_from_surface_hits_with_covariance():
     cam, cam_from_base = _waffle_camera()
     centre, radius = np.array([1.8, 0.3]), 0.15
     origin = np.array([-0.064, 0.0])
-    angles = np.arange(360) * INC
-    # analytic ray-circle intersections from the lidar origin
-    d = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    oc = origin - centre
-    b = d @ oc
-    disc = b * b - (oc @ oc - radius ** 2)
-    hit = disc > 0
-    pts = origin + d[hit] * (-b[hit] - np.sqrt(disc[hit]))[:, None]
+    pts = _ray_cast_circles(origin, [(centre, radius)], wall_x=None)
     box = _box_of(cam, cam_from_base, centre, radius, 0.5)
     dets = Detections(box[None], np.array([0.9], np.float32), np.array([0]), ['pillar'])
     objs = ObjectEstimator().estimate(dets, cam, cam_from_base, pts, origin, 0.132)
@@ -212,12 +205,12 @@ def test_thin_pole_ignores_another_objects_hits():
 
 
 def _ray_cast_circles(origin, circles, wall_x=3.0):
-    """Scan points of cylinders ``[(centre, radius)]`` in front of a wall at x = wall_x."""
+    """Scan points of cylinders ``[(centre, radius)]``, before a wall at x = wall_x if given."""
     points = []
     for k in range(360):
         angle = k * INC
         d = np.array([math.cos(angle), math.sin(angle)])
-        best = (wall_x - origin[0]) / d[0] if d[0] > 1e-3 else None
+        best = (wall_x - origin[0]) / d[0] if wall_x is not None and d[0] > 1e-3 else None
         for centre, radius in circles:
             oc = origin - centre
             b = d @ oc

@@ -156,10 +156,10 @@ def merge_landmark_maps(maps: Sequence[Sequence[Landmark]], gate_m: float = 0.3,
     for landmarks in maps:
         centres = [_mean_xy(group) for group in groups]
         pairs = sorted(
-            (math.dist(lm.position[:2], centre), i, g)
+            (distance, i, g)
             for i, lm in enumerate(landmarks) for g, centre in enumerate(centres)
             if groups[g][0].class_name == lm.class_name
-            and math.dist(lm.position[:2], centre) <= gate_m)
+            for distance in (math.dist(lm.position[:2], centre),) if distance <= gate_m)
         joined_landmarks, joined_groups = set(), set()
         for _, i, g in pairs:
             if i in joined_landmarks or g in joined_groups:
