@@ -2,11 +2,14 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from ros2_infer.core.errors import InputError
-from ros2_infer.core.landmark_map import (Landmark, load_landmark_map, merge_landmark_maps,
-                                          save_landmark_map)
+from ros2_infer.core.landmark_map import (cov2_matrix, Landmark, LandmarkMapFile,
+                                          load_landmark_map, merge_landmark_maps,
+                                          merge_map_files, read_landmark_map, save_landmark_map,
+                                          split_offset_covariance)
 
 
 def test_roundtrip(tmp_path):
@@ -18,6 +21,20 @@ def test_roundtrip(tmp_path):
     assert frame == 'map'
     assert loaded == landmarks
     assert 'class: traffic_cone' in path.read_text()
+    assert 'covariance' not in path.read_text()
+    assert read_landmark_map(path).offset_covariance is None
+
+
+def test_roundtrip_with_uncertainty(tmp_path):
+    landmarks = [Landmark(1, 'pillar', (-1.1, 0.0, 0.25), (0.3, 0.3, 0.5), 0.0,
+                          (4e-5, 1e-6, 3e-5)),
+                 Landmark(2, 'pillar', (1.1, 0.0, 0.25), (0.3, 0.3, 0.5), 0.0,
+                          (5e-5, -2e-6, 6e-5))]
+    path = tmp_path / 'map.yaml'
+    save_landmark_map(path, landmarks, offset_covariance=(4e-4, 0.0, 5e-4))
+    loaded = read_landmark_map(path)
+    assert loaded == LandmarkMapFile('map', landmarks, (4e-4, 0.0, 5e-4))
+    assert load_landmark_map(path) == ('map', landmarks)
 
 
 @pytest.mark.parametrize('text, message', [
@@ -31,6 +48,11 @@ def test_roundtrip(tmp_path):
      ' {id: 1, class: b, position: [0, 0, 0], size: [1, 1, 1]}]', 'duplicate'),
     ('landmarks: [{id: 1, class: a, position: [0, 0, .nan], size: [1, 1, 1]}]', 'finite'),
     ('landmarks: [{', 'YAML'),
+    ('landmarks: [{id: 1, class: a, position: [0, 0, 0], size: [1, 1, 1],'
+     ' covariance: [1.0e-4, 0.0]}]', r'\[xx, xy, yy\]'),
+    ('landmarks: [{id: 1, class: a, position: [0, 0, 0], size: [1, 1, 1],'
+     ' covariance: [1.0e-4, 2.0e-4, 1.0e-4]}]', 'positive-definite'),
+    ('offset_covariance: [-1.0e-4, 0.0, 1.0e-4]\nlandmarks: []', 'offset_covariance'),
 ])
 def test_invalid_files_raise_input_error(tmp_path, text, message):
     path = tmp_path / 'bad.yaml'
@@ -106,6 +128,48 @@ def test_merge_rejects_bad_arguments(maps, kwargs, message):
         merge_landmark_maps(maps, **kwargs)
 
 
+def test_merge_carries_the_uncertainty_of_independent_runs():
+    offset, own = (4e-4, 0.0, 4e-4), (1e-5, 0.0, 1e-5)
+    run_a = LandmarkMapFile('map', [Landmark(1, 'pillar', (0.03, 0.0, 0.25), (0.3,) * 3, 0.0,
+                                             own),
+                                    Landmark(2, 'pillar', (1.0, 0.0, 0.25), (0.3,) * 3, 0.0,
+                                             own)], offset)
+    run_b = LandmarkMapFile('map', [Landmark(5, 'pillar', (-0.01, 0.0, 0.25), (0.3,) * 3, 0.0,
+                                             own)], offset)
+    merged = merge_map_files([run_a, run_b])
+    # Two runs: half the shared offset; the landmark both saw: half its own error.
+    assert merged.offset_covariance == pytest.approx((2e-4, 0.0, 2e-4))
+    both, one = merged.landmarks
+    assert both.position[0] == pytest.approx(0.01)
+    assert both.covariance == pytest.approx((5e-6, 0.0, 5e-6))
+    # Seen by one run only: it keeps that run's offset, which the merged one halves.
+    assert one.covariance == pytest.approx((1e-5 + 2e-4, 0.0, 1e-5 + 2e-4))
+    # A map without uncertainty makes the merge carry none.
+    plain = merge_map_files([run_a, LandmarkMapFile('map', run_b.landmarks)])
+    assert plain.offset_covariance is None
+    assert all(lm.covariance is None for lm in plain.landmarks)
+
+
+def test_split_offset_covariance_recovers_a_shared_offset():
+    shared = np.array([[4e-4, 5e-5], [5e-5, 3e-4]])
+    rng = np.random.default_rng(1)
+    own = [np.diag(rng.uniform(1e-5, 5e-5, 2)) for _ in range(5)]
+    joint = np.kron(np.ones((5, 5)), shared)
+    for i, block in enumerate(own):
+        joint[2 * i:2 * i + 2, 2 * i:2 * i + 2] += block
+    got_own, got_shared = split_offset_covariance(joint)
+    assert np.allclose(got_shared, shared)
+    assert all(np.allclose(a, b) for a, b in zip(got_own, own))
+    # Pairs correlated beyond a landmark's own variance: the shared part is scaled down to fit
+    # it, and every part stays a covariance.
+    joint[0:2, 0:2] = np.eye(2) * 1e-4
+    got_own, got_shared = split_offset_covariance(joint)
+    assert np.all(np.linalg.eigvalsh(np.eye(2) * 1e-4 - got_shared) >= -1e-12)
+    assert all(np.all(np.linalg.eigvalsh(c) > 0) for c in got_own)
+    one_own, one_shared = split_offset_covariance(np.eye(2) * 1e-4)
+    assert np.allclose(one_shared, 0.0) and np.allclose(one_own[0], np.eye(2) * 1e-4)
+
+
 def test_merge_maps_cli(tmp_path, capsys):
     from ros2_infer.cli.main import main
 
@@ -119,6 +183,15 @@ def test_merge_maps_cli(tmp_path, capsys):
     assert frame == 'map'
     assert [lm.position[0] for lm in merged] == pytest.approx([0.0, 1.1])
     save_landmark_map(tmp_path / 'odom.yaml', [_pillar(1, 0.0, 0.0)], frame_id='odom')
+    assert read_landmark_map(out).offset_covariance is None
+    with_cov = [Landmark(1, 'pillar', (0.0, 0.0, 0.25), (0.3,) * 3, 0.0, (1e-5, 0.0, 1e-5))]
+    save_landmark_map(tmp_path / 'c.yaml', with_cov, offset_covariance=(4e-4, 0.0, 4e-4))
+    save_landmark_map(tmp_path / 'd.yaml', with_cov, offset_covariance=(2e-4, 0.0, 2e-4))
+    assert main(['merge-maps', str(tmp_path / 'c.yaml'), str(tmp_path / 'd.yaml'),
+                 '--out', str(out)]) == 0
+    assert read_landmark_map(out).offset_covariance == pytest.approx((1.5e-4, 0.0, 1.5e-4))
+    assert cov2_matrix(read_landmark_map(out).landmarks[0].covariance)[0, 0] == \
+        pytest.approx(5e-6)
     assert main(['merge-maps', str(tmp_path / 'a.yaml'), str(tmp_path / 'odom.yaml'),
                  '--out', str(tmp_path / 'x.yaml')]) == 1
     assert 'different frames' in capsys.readouterr().err

@@ -142,3 +142,54 @@ def test_the_slam_bias_state_absorbs_a_slowly_varying_slam_error_given_landmarks
     assert err_f < 0.025 and err_f < 0.4 * err_s
     # The bias estimate follows SLAM's slow error (half of it or better).
     assert err_b < 0.6 * np.sqrt(np.mean(np.sum(bias[:, :2] ** 2, axis=1)))
+
+
+def _localize_with_shifted_map(offset_cov, window=300, joint=True):
+    """Unbiased SLAM and a map whose landmarks are all 6 cm off in x; mean x error, offset."""
+    truth, odom, _, dt = _drive(n=900)
+    rng = np.random.default_rng(8)
+    slam = truth + np.c_[rng.normal(0, 0.015, (len(truth), 2)), rng.normal(0, 0.01, len(truth))]
+    marks = {1: (1.5, 0.0), 2: (0.0, 3.5), 3: (-1.5, 1.5), 4: (1.5, 3.5), 5: (-1.0, -0.5)}
+    loc = Localizer(LocalizerConfig(window=window, rebase_joint=joint), offset_cov)
+    cov = np.diag([0.047 ** 2, 0.047 ** 2, 0.022 ** 2]) * loc.config.slam_inflate ** 2
+    loc.initialize(0, odom[0], slam[0], cov)
+    own = np.eye(2) * 0.005 ** 2 if offset_cov is not None else np.eye(2) * 0.03 ** 2
+    for ident, lm in marks.items():
+        loc.add_landmark(ident, np.array(lm) + [0.06, 0.0], own, shares_offset=True)
+    errors = []
+    for k in range(1, len(truth)):
+        stamp = int(k * dt * 1e9)
+        kf = loc.keyframe_at(stamp, odom[k])
+        if k % 10 == 0:
+            loc.add_pose_measurement(int((k - 2) * dt * 1e9), odom[k - 2], slam[k - 2], cov)
+        if k % 3 == 0:
+            for ident, lm in marks.items():
+                rel = se2_between(truth[k], np.array([*lm, 0.0]))[:2] + rng.normal(0, 0.01, 2)
+                if np.hypot(*rel) < 3.0:
+                    loc.add_landmark_observation(kf, ident, rel, np.eye(2) * 0.01 ** 2)
+        loc.update(list(marks))
+        errors.append(loc.predict(odom[k], stamp)[0][:2] - truth[k, :2])
+    return np.mean(errors[300:], axis=0), loc
+
+
+@pytest.mark.parametrize('window, joint', [(300, True), (120, True), (120, False)])
+def test_a_known_maps_shared_offset_is_weighed_against_slam(window, joint):
+    """
+    A saved map is shifted as a whole (its mapping run's mean SLAM error).
+
+    Independent landmark priors hold the pose on the shifted map; with the offset as a variable
+    of its own, this run's SLAM stream pulls it back toward the truth. Re-bases keep it.
+    """
+    independent, _ = _localize_with_shifted_map(None, window, joint)
+    shared, loc = _localize_with_shifted_map(np.eye(2) * 0.03 ** 2, window, joint)
+    assert independent[0] > 0.045                      # the map wins: most of its 6 cm
+    # Prior 3 cm against SLAM's 90-s mean (about 2.7 cm under the bias model): about half.
+    assert shared[0] < 0.65 * independent[0]
+    assert abs(shared[1]) < 0.01 and abs(independent[1]) < 0.01
+    # landmark - offset = mapped position: the offset is the map's error, less than 6 cm.
+    offset = loc.map_offset()
+    assert -0.05 < offset[0] < -0.02 and abs(offset[1]) < 0.01
+    assert loc.has_map_offset and (window > 200 or loc.stats['rebases'] >= 3)
+    for ident in (1, 2, 3):
+        mapped = loc.known_priors[ident][0]
+        assert np.allclose(loc.smoothed_landmark(ident) - offset, mapped, atol=0.01)

@@ -331,11 +331,17 @@ def test_rejected_inputs_are_counted_and_the_node_keeps_running(rig):
 def test_known_map_gives_landmarks_and_the_built_map_is_saved(rig, tmp_path):
     executor, probe, start = rig
     known = tmp_path / 'known.yaml'
-    save_landmark_map(known, [Landmark(1, 'pillar', (1.0, 1.0, 0.25), (0.3, 0.3, 0.5)),
-                              Landmark(2, 'barrel', (2.0, -1.0, 0.3), (0.4, 0.4, 0.6))])
+    # As a mapping run saves it: each landmark's own covariance and the map's shared offset.
+    save_landmark_map(known, [Landmark(1, 'pillar', (1.0, 1.0, 0.25), (0.3, 0.3, 0.5), 0.0,
+                                       (4e-5, 0.0, 4e-5)),
+                              Landmark(2, 'barrel', (2.0, -1.0, 0.3), (0.4, 0.4, 0.6), 0.0,
+                                       (5e-5, 0.0, 5e-5))],
+                      offset_covariance=(4e-4, 0.0, 4e-4))
     saved = tmp_path / 'out' / 'saved.yaml'
     node = start(**{'map.mode': 'known', 'map.known_file': str(known),
                     'map.save_file': str(saved), 'landmarks.period': 0.1})
+    assert node.pipeline.known_map_offset == (4e-4, 0.0, 4e-4)
+    assert node.pipeline.map.landmarks[1].prior[2]          # tied to the shared offset
     assert spin_until(executor, lambda: probe.received['landmarks'])
     markers = probe.received['landmarks'][-1].markers
     assert len(markers) == 1 + 2 * 2 and markers[0].action == 3   # DELETEALL first

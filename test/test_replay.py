@@ -61,6 +61,26 @@ def test_stripping_ground_truth_gives_bit_identical_outputs(bag, tmp_path):
     assert _record(stripped) == full       # no landmarks.yaml next to it either
 
 
+def test_a_saved_maps_offset_is_estimated_in_the_next_run(bag, tmp_path):
+    from ros2_infer.core.landmark_map import read_landmark_map, save_landmark_map
+    mapping = FusionPipeline(PipelineConfig(deskew=False))
+    replay(bag, mapping)
+    landmarks, offset = mapping.export_map()
+    save_landmark_map(tmp_path / 'map.yaml', landmarks, offset_covariance=offset)
+    saved = read_landmark_map(tmp_path / 'map.yaml')
+    # Shift the whole map by 10 cm: the run's SLAM stream sees that shift.
+    shifted = [type(lm)(lm.id, lm.class_name, (lm.position[0] + 0.1, *lm.position[1:]),
+                        lm.size, lm.yaw, lm.covariance) for lm in saved.landmarks]
+    loc = FusionPipeline(PipelineConfig(deskew=False), known_map=shifted,
+                         known_map_offset_covariance=saved.offset_covariance)
+    replay(bag, loc)
+    assert loc.localizer.has_map_offset
+    estimated = loc.localizer.map_offset()
+    # landmark - offset = mapped position: a map 10 cm too far in x has an offset near -10 cm
+    # (SLAM's own 40-s mean error and the prior's pull toward zero keep it short of that).
+    assert -0.13 < estimated[0] < -0.03 and abs(estimated[1]) < 0.05
+
+
 def test_outputs_before_a_cut_do_not_depend_on_the_future(bag):
     cut = 25 * SEC
     full = [r for r in _record(bag) if r[0] < cut]
@@ -82,6 +102,14 @@ def test_cli_writes_bag_metrics_and_plots(bag, tmp_path):
     assert metrics['fusion']['ate_rmse_m'] < 0.15
     assert (out / 'trajectory.png').stat().st_size > 0 and (out / 'error.png').is_file()
     assert (out / 'map.yaml').is_file() and (out / 'bag' / 'metadata.yaml').is_file()
+    # The saved map says how uncertain it is: a shared offset (the run's mean SLAM error, of
+    # the order of the SLAM bias) and each landmark's own, smaller, part.
+    from ros2_infer.core.landmark_map import read_landmark_map
+    saved = read_landmark_map(out / 'map.yaml')
+    assert len(saved.landmarks) >= 3 and saved.offset_covariance is not None
+    assert 0.005 < np.sqrt(saved.offset_covariance[0]) < 0.06
+    own = [np.sqrt(lm.covariance[0]) for lm in saved.landmarks]
+    assert max(own) < np.sqrt(saved.offset_covariance[0])
     from ros2_infer.rosbag.reader import topic_types
     topics = topic_types(out / 'bag')
     assert topics['/fusion/pose'] == 'geometry_msgs/msg/PoseWithCovarianceStamped'

@@ -22,19 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Merge the maps and write the result."""
-    from ros2_infer.core.errors import InputError
-    from ros2_infer.core.landmark_map import (load_landmark_map, merge_landmark_maps,
-                                              save_landmark_map)
+    from ros2_infer.core.landmark_map import merge_map_files, read_landmark_map, save_landmark_map
 
-    loaded = [load_landmark_map(path) for path in args.maps]
-    frames = sorted({frame for frame, _ in loaded})
-    if len(frames) > 1:
-        raise InputError(f'the maps are in different frames ({", ".join(frames)}): '
-                         'merge maps of one frame only')
-    merged = merge_landmark_maps([landmarks for _, landmarks in loaded], gate_m=args.gate,
-                                 min_maps=args.min_maps)
-    save_landmark_map(args.out, merged, frame_id=frames[0])
-    counts = ', '.join(str(len(landmarks)) for _, landmarks in loaded)
-    print(f'merged {len(loaded)} maps ({counts} landmarks) into {len(merged)} landmarks: '
-          f'{args.out}')
+    loaded = [read_landmark_map(path) for path in args.maps]
+    merged = merge_map_files(loaded, gate_m=args.gate, min_maps=args.min_maps)
+    save_landmark_map(args.out, merged.landmarks, frame_id=merged.frame_id,
+                      offset_covariance=merged.offset_covariance)
+    counts = ', '.join(str(len(f.landmarks)) for f in loaded)
+    note = '' if merged.offset_covariance is not None else \
+        ' (without covariances: not every input map has them)'
+    print(f'merged {len(loaded)} maps ({counts} landmarks) into {len(merged.landmarks)} '
+          f'landmarks{note}: {args.out}')
     return 0

@@ -6,6 +6,7 @@ simulator's ground truth; computed from the poses as published online) and DIR/*
 """
 
 import argparse
+import math
 from pathlib import Path
 import sys
 
@@ -26,11 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='pi: the Raspberry Pi 4/5 set-up of config/pi.yaml, i.e. the int8 '
                              'detector made for ARM (bundled:tinydet_int8_arm, 320x240)')
     parser.add_argument('--save-map', default=None, metavar='FILE',
-                        help='write the landmark map built online to FILE (YAML)')
+                        help='write the landmark map built online to FILE (YAML), with its '
+                             'uncertainty')
     parser.add_argument('--known-map', default=None, metavar='FILE',
                         help='localise against this saved landmark map (no online mapping)')
     parser.add_argument('--known-map-sigma', type=float, default=0.03,
-                        help='1-sigma position uncertainty of the known map (m)')
+                        help='1-sigma position uncertainty (m) of known landmarks that carry '
+                             'no covariance (a hand-written map)')
     parser.add_argument('--slam-style', default='auto',
                         choices=('auto', 'amcl', 'slam_toolbox', 'cartographer'),
                         help='SLAM input: /amcl_pose, /pose or TF map->odom (auto: the first '
@@ -52,12 +55,21 @@ def detector_spec(args: argparse.Namespace):
     return str(resolve_model_spec(PROFILE_DETECTORS[args.profile]))
 
 
+def describe_offset(offset) -> str:
+    """One line on a saved map's shared offset: what bounds a localisation run's accuracy."""
+    if offset is None:
+        return 'no covariance (too few landmarks for one)'
+    sx, sy = (100.0 * math.sqrt(max(v, 0.0)) for v in (offset[0], offset[2]))
+    return (f'the whole map may be off by sigma {sx:.1f} x {sy:.1f} cm (the mean SLAM error of '
+            'the run): drive longer or merge runs (merge-maps) to shrink it')
+
+
 def run(args: argparse.Namespace) -> int:
     """Replay the bag and write the outputs."""
     import logging
 
     from ros2_infer.core.errors import InputError
-    from ros2_infer.core.landmark_map import load_landmark_map, save_landmark_map
+    from ros2_infer.core.landmark_map import read_landmark_map, save_landmark_map
     from ros2_infer.core.pipeline import FusionPipeline, PipelineConfig
     from ros2_infer.replay.outputs import compute_metrics, OutputBag, plot, write_json
     from ros2_infer.replay.runner import replay
@@ -65,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    known = None
+    known = known_offset = None
     if args.known_map:
-        known = load_landmark_map(args.known_map)[1]
+        known_file = read_landmark_map(args.known_map)
+        known, known_offset = known_file.landmarks, known_file.offset_covariance
     model = detector_spec(args)
     if args.detections == 'model' and model is None:
         from importlib import resources
@@ -77,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                              '--detections ground-truth')
     config = PipelineConfig(slam_style=args.slam_style, use_landmarks=not args.no_landmarks,
                             deskew=not args.no_deskew)
-    pipeline = FusionPipeline(config, known_map=known, known_map_sigma=args.known_map_sigma)
+    pipeline = FusionPipeline(config, known_map=known, known_map_sigma=args.known_map_sigma,
+                              known_map_offset_covariance=known_offset)
     writer = None if args.no_bag else OutputBag(out / 'bag')
     last = [0, 0]
 
@@ -96,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
         if writer is not None:
             writer.close()
     if args.save_map:
-        save_landmark_map(args.save_map, landmarks)
+        saved, offset = pipeline.export_map()
+        save_landmark_map(args.save_map, saved, offset_covariance=offset)
+        print(f'saved {len(saved)} landmarks to {args.save_map}; {describe_offset(offset)}')
     metrics = compute_metrics(args.bag, streams, landmarks)
     metrics['detections'] = ('ground-truth boxes (oracle)' if args.detections == 'ground-truth'
                              else f'model {model}')

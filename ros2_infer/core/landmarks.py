@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ros2_infer.core.landmark_map import Landmark
+from ros2_infer.core.landmark_map import Cov2, cov2_matrix, Landmark
 
 CHI2_2 = 9.21      # 99 % of chi-square, 2 dof
 CHI2_JOINT = {1: 9.21, 2: 13.28, 3: 16.81, 4: 20.09, 5: 23.21, 6: 26.22, 7: 29.14, 8: 32.0}
@@ -35,6 +35,8 @@ class MapLandmark:
     confirmed: bool = True
     samples: list = field(default_factory=list)
     class_votes: dict = field(default_factory=dict)   # tentative: class name -> observations
+    # known: (mapped position, own covariance, whether the map's shared offset comes on top)
+    prior: tuple | None = None
 
 
 @dataclass
@@ -62,22 +64,32 @@ class LandmarkMap:
     The landmark map: known (from a YAML map) and/or built online.
 
     :param known: landmarks of a prior map (used only when given).
-    :param prior_sigma: 1-σ position uncertainty (m) assigned to known landmarks.
+    :param prior_sigma: 1-σ position uncertainty (m) of known landmarks without a covariance.
     :param confirm_after: online landmarks become usable after this many observations.
+    :param offset_covariance: the known map's shared-offset covariance (with the landmarks'
+        own covariances: a map saved by a mapping run).
     """
 
     def __init__(self, known: list[Landmark] | None = None, prior_sigma: float = 0.03,
-                 confirm_after: int = 3, min_separation: float = 0.45) -> None:
+                 confirm_after: int = 3, min_separation: float = 0.45,
+                 offset_covariance: Cov2 | None = None) -> None:
         """Create the map, optionally seeded with known landmarks."""
         self.landmarks: dict[int, MapLandmark] = {}
         self.prior_sigma = prior_sigma
         self.confirm_after = confirm_after
         self.min_separation = min_separation
         self.next_id = 1
+        offset = None if offset_covariance is None else cov2_matrix(offset_covariance)
         for lm in known or []:
+            position = np.array(lm.position[:2], float)
+            shares = offset is not None and lm.covariance is not None
+            own = cov2_matrix(lm.covariance) if lm.covariance is not None else \
+                np.eye(2) * prior_sigma ** 2
+            # Gating needs the whole uncertainty of the landmark: its own and the shared one.
             self.landmarks[lm.id] = MapLandmark(
-                lm.id, lm.class_name, np.array(lm.position[:2], float),
-                np.eye(2) * prior_sigma ** 2, float(lm.position[2]), tuple(lm.size), True)
+                lm.id, lm.class_name, position, own + offset if shares else own,
+                float(lm.position[2]), tuple(lm.size), True,
+                prior=(position.copy(), own, shares))
             self.next_id = max(self.next_id, lm.id + 1)
         self.stats = {'associated': 0, 'ambiguous': 0, 'new': 0, 'unmatched': 0}
 

@@ -12,7 +12,12 @@ one 3-vector (x, y, yaw) per ``slam_bias_step`` seconds of SLAM stamps, a zero-m
 Gauss–Markov process (stationary σ ``slam_bias_sigma``, correlation time ``slam_bias_tau``).
 Landmarks then pin the pose while the bias absorbs SLAM's slow error; without landmarks the
 zero-mean bias makes the pose average SLAM over its correlation time. Landmark observations are
-range–bearing factors with a Huber kernel. The graph is re-based every ``window`` keyframes
+range–bearing factors with a Huber kernel. A known map that says how uncertain its shared offset
+is (a map saved by a mapping run: every landmark carries that run's mean SLAM error) gets one
+more variable, that offset, with the map's covariance as its prior; each known landmark is then
+tied to it with only its own, much smaller, covariance. The run's SLAM stream then weighs in on
+the offset instead of being overruled by a dozen landmarks counted as independent. The graph
+is re-based every ``window`` keyframes
 (a fresh iSAM2 seeded with the joint marginal of the newest keyframe, the newest SLAM bias and
 the landmarks) so that the cost per event stays flat over long runs.
 
@@ -121,6 +126,9 @@ def L(i: int) -> int:  # noqa: N802 - gtsam symbol naming
     return gtsam.symbol('l', i)
 
 
+MAP_OFFSET = gtsam.Symbol('o', 0).key()   # shared offset of a known map's landmarks
+
+
 def B(i: int) -> int:  # noqa: N802 - gtsam symbol naming
     """Key of SLAM bias ``i``."""
     return gtsam.symbol('b', i)
@@ -193,9 +201,17 @@ def _joint_prior_error(pose: gtsam.Pose2, bias: np.ndarray):
 class Localizer:
     """The factor-graph localizer (see the module docstring)."""
 
-    def __init__(self, config: LocalizerConfig | None = None) -> None:
-        """Create an uninitialised localizer."""
+    def __init__(self, config: LocalizerConfig | None = None,
+                 map_offset_cov: np.ndarray | None = None) -> None:
+        """
+        Create an uninitialised localizer.
+
+        :param map_offset_cov: 2x2 covariance of the offset that all of a known map's
+            landmarks share (None: the landmarks' priors are independent).
+        """
         self.config = config or LocalizerConfig()
+        self.map_offset_cov = None if map_offset_cov is None else \
+            np.asarray(map_offset_cov, float).copy()
         self.stats = {'slam_accepted': 0, 'slam_rejected': 0, 'landmark_factors': 0,
                       'rebases': 0, 'keyframes': 0}
         self.reset()
@@ -215,7 +231,8 @@ class Localizer:
         self.latest_cov = np.diag(np.square(self.config.init_sigma))
         self.landmark_keys: set[int] = set()
         self.landmark_est: dict[int, np.ndarray] = {}
-        self.known_priors: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.known_priors: dict[int, tuple[np.ndarray, np.ndarray, bool]] = {}
+        self.has_map_offset = False
         self.since_rebase = 0
         # SLAM bias variables: (key, stamp) of the newest, its estimate, and the joint
         # covariance of (newest keyframe, newest bias) — pose block in the body frame.
@@ -426,18 +443,64 @@ class Localizer:
         self.stats['slam_accepted'] += 1
         return True, d2
 
-    def add_landmark(self, ident: int, position: np.ndarray, cov: np.ndarray | None) -> None:
-        """Create landmark ``ident``'s variable; with ``cov``, a prior (known map) too."""
+    def add_landmark(self, ident: int, position: np.ndarray, cov: np.ndarray | None,
+                     shares_offset: bool = False) -> None:
+        """
+        Create landmark ``ident``'s variable; with ``cov``, a prior (known map) too.
+
+        :param shares_offset: ``cov`` is the landmark's own part and the map's offset
+            (``map_offset_cov``) comes on top (a map saved by a mapping run).
+        """
         key = L(ident)
         if key in self.landmark_keys:
             return
         self.landmark_keys.add(key)
-        self.values.insert(key, np.asarray(position[:2], float))
-        self.landmark_est[ident] = np.asarray(position[:2], float).copy()
-        if cov is not None:
-            self.known_priors[ident] = (np.asarray(position[:2], float).copy(), cov.copy())
-            self.graph.add(gtsam.PriorFactorPoint2(key, np.asarray(position[:2], float),
-                                                   gtsam.noiseModel.Gaussian.Covariance(cov)))
+        mean = np.asarray(position[:2], float).copy()
+        self.values.insert(key, mean)
+        self.landmark_est[ident] = mean.copy()
+        if cov is None:
+            return
+        shares_offset = shares_offset and self.map_offset_cov is not None
+        self.known_priors[ident] = (mean.copy(), cov.copy(), shares_offset)
+        noise = gtsam.noiseModel.Gaussian.Covariance(cov)
+        if shares_offset:
+            # landmark - offset = mapped position: the offset is what the map got wrong.
+            self._add_map_offset()
+            self.graph.add(gtsam.BetweenFactorPoint2(MAP_OFFSET, key, mean, noise))
+        else:
+            self.graph.add(gtsam.PriorFactorPoint2(key, mean, noise))
+
+    def _add_map_offset(self, mean: np.ndarray | None = None,
+                        cov: np.ndarray | None = None) -> None:
+        """Create the offset variable with its prior: the map's, or (re-base) a marginal."""
+        if self.has_map_offset:
+            return
+        self.has_map_offset = True
+        mean = np.zeros(2) if mean is None else mean
+        cov = self.map_offset_cov if cov is None else cov
+        self.values.insert(MAP_OFFSET, mean)
+        self.graph.add(gtsam.PriorFactorPoint2(MAP_OFFSET, mean,
+                                               gtsam.noiseModel.Gaussian.Covariance(cov)))
+
+    def map_offset(self) -> np.ndarray | None:
+        """Return the estimated shared offset of the known map (None without that variable)."""
+        if not self.has_map_offset:
+            return None
+        try:
+            return np.asarray(self.isam.calculateEstimatePoint2(MAP_OFFSET), float)
+        except (RuntimeError, IndexError):
+            return None
+
+    def landmark_joint_covariance(self, idents: list[int]) -> np.ndarray | None:
+        """Joint marginal covariance (2N x 2N) of landmarks ``idents`` (None if one lacks one)."""
+        keys = [L(i) for i in idents]
+        if not keys or any(k not in self.landmark_keys for k in keys):
+            return None
+        try:
+            joint = self.isam.jointMarginalCovariance(gtsam.KeyVector(keys))
+        except (RuntimeError, IndexError):
+            return None
+        return np.block([[joint.at(a, b) for b in keys] for a in keys])
 
     def has_landmark(self, ident: int) -> bool:
         """Whether landmark ``ident`` has a variable."""
@@ -519,7 +582,8 @@ class Localizer:
         pose–landmark correlations included: a known map's landmarks keep what the run has
         learnt about them. Otherwise (more than ``rebase_joint_max_landmarks`` landmarks, or the
         joint marginal fails) the pose and bias get their joint marginal, each landmark its own
-        inflated marginal, and known landmarks their map prior again.
+        inflated marginal, known landmarks their map prior again and a known map's shared
+        offset its marginal.
         """
         if self.config.rebase_joint and \
                 len(self.landmark_keys) <= self.config.rebase_joint_max_landmarks:
@@ -540,9 +604,18 @@ class Localizer:
             else:
                 lcov = np.asarray(self.isam.marginalCovariance(key))
                 lms[ident] = (est, lcov * 2.0 + np.eye(2) * 1e-4, None)
+        # The map's offset keeps what the run learnt (its marginal): the known landmarks' own
+        # priors, added again below, say nothing about it on their own.
+        offset = None
+        if self.has_map_offset:
+            offset = (np.asarray(self.isam.calculateEstimatePoint2(MAP_OFFSET), float),
+                      np.asarray(self.isam.marginalCovariance(MAP_OFFSET)))
         self.isam = gtsam.ISAM2(self._params)
         self.graph = gtsam.NonlinearFactorGraph()
         self.values = gtsam.Values()
+        self.has_map_offset = False
+        if offset is not None:
+            self._add_map_offset(*offset)
         keep = self.keyframes[-1:]
         self.keyframes = keep
         self.estimates = {last.key: pose}
@@ -562,7 +635,7 @@ class Localizer:
         self.landmark_keys = set()
         for ident, (est, lcov, known) in lms.items():
             if known is not None:
-                self.add_landmark(ident, known[0], known[1])
+                self.add_landmark(ident, known[0], known[1], known[2])
                 self.values.update(L(ident), est)
             else:
                 self.add_landmark(ident, est, None)
@@ -578,7 +651,7 @@ class Localizer:
     def _rebase_joint(self) -> None:
         last = self.keyframes[-1]
         keys = [last.key] + ([self.bias_last[0]] if self.bias_last is not None else [])
-        keys += sorted(self.landmark_keys)
+        keys += sorted(self.landmark_keys) + ([MAP_OFFSET] if self.has_map_offset else [])
         joint = self.isam.jointMarginalCovariance(gtsam.KeyVector(keys))
         cov = np.block([[joint.at(a, b) for b in keys] for a in keys])
         info = np.linalg.inv(cov * self.config.rebase_inflate + np.eye(len(cov)) * 1e-9)
@@ -591,6 +664,9 @@ class Localizer:
             ident = gtsam.Symbol(key).index()
             self.landmark_est[ident] = np.asarray(self.isam.calculateEstimatePoint2(key), float)
             lin.insert(key, self.landmark_est[ident].copy())
+        if self.has_map_offset:
+            lin.insert(MAP_OFFSET, np.asarray(self.isam.calculateEstimatePoint2(MAP_OFFSET),
+                                              float))
         self.isam = gtsam.ISAM2(self._params)
         self.graph = gtsam.NonlinearFactorGraph()
         self.graph.add(gtsam.LinearContainerFactor(_dense_prior(keys, info), lin))

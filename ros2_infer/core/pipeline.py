@@ -21,7 +21,8 @@ from ros2_infer.core.camera import PinholeCamera
 from ros2_infer.core.detections import Detections
 from ros2_infer.core.geometry import (invert_matrix, matrix_to_se2, PoseHistory, quat_to_yaw,
                                       se2_between, se2_compose, se2_to_matrix, TfBuffer)
-from ros2_infer.core.landmark_map import Landmark
+from ros2_infer.core.landmark_map import (clip_eigenvalues, Cov2, cov2_matrix, cov2_tuple,
+                                          Landmark, split_offset_covariance)
 from ros2_infer.core.landmarks import LandmarkMap, Observation
 from ros2_infer.core.lidar import deskewed_points, valid_mask
 from ros2_infer.core.localizer import Localizer, LocalizerConfig, sanitize_covariance
@@ -93,11 +94,19 @@ class FusionPipeline:
 
     def __init__(self, config: PipelineConfig | None = None,
                  known_map: list[Landmark] | None = None,
-                 known_map_sigma: float = 0.03) -> None:
-        """Create the pipeline; ``known_map`` switches from an online map to a prior map."""
+                 known_map_sigma: float = 0.03,
+                 known_map_offset_covariance: Cov2 | None = None) -> None:
+        """
+        Create the pipeline; ``known_map`` switches from an online map to a prior map.
+
+        :param known_map_sigma: 1-σ (m) of known landmarks that carry no covariance.
+        :param known_map_offset_covariance: the shared offset of a map saved by a mapping run
+            (``LandmarkMapFile.offset_covariance``).
+        """
         self.config = config or PipelineConfig()
         self.known_map = list(known_map) if known_map else None
         self.known_map_sigma = known_map_sigma
+        self.known_map_offset = known_map_offset_covariance if self.known_map else None
         self.estimator = ObjectEstimator()
         self.faults: dict[str, int] = {}
         self._last_log: dict[str, int] = {}
@@ -116,8 +125,10 @@ class FusionPipeline:
         self.camera: PinholeCamera | None = None
         self.pending: list[tuple[int, int, str, object]] = []   # (stamp, seq, kind, payload)
         self._seq = 0
-        self.localizer = Localizer(self.config.localizer)
-        self.map = LandmarkMap(self.known_map, self.known_map_sigma)
+        self.localizer = Localizer(self.config.localizer, None if self.known_map_offset is None
+                                   else cov2_matrix(self.known_map_offset))
+        self.map = LandmarkMap(self.known_map, self.known_map_sigma,
+                               offset_covariance=self.known_map_offset)
         self.slam_seen_pose_topic = False
         self.slam_stamps: deque = deque(maxlen=64)
         self.rejected: list[tuple[int, np.ndarray]] = []
@@ -406,7 +417,10 @@ class FusionPipeline:
                 n_assoc += 1
                 lm = self.map.landmarks[ident]
                 if not loc.has_landmark(ident):
-                    loc.add_landmark(ident, lm.position, lm.covariance if lm.known else None)
+                    if lm.prior is not None:
+                        loc.add_landmark(ident, lm.prior[0], lm.prior[1], lm.prior[2])
+                    else:
+                        loc.add_landmark(ident, lm.position, None)
                 loc.add_landmark_observation(kf, ident, self._at_keyframe(kf, odom, o),
                                              o.covariance[:2, :2])
                 used.append(ident)
@@ -461,6 +475,40 @@ class FusionPipeline:
                 lm = replace(lm, position=(float(est[0]), float(est[1]), lm.position[2]))
             out.append(lm)
         return out
+
+    def export_map(self) -> tuple[list[Landmark], Cov2 | None]:
+        """
+        Return the landmark map with its uncertainty, as ``save_landmark_map`` writes it.
+
+        The localizer's joint covariance of the landmarks is split into the offset they all
+        share (mostly the run's mean SLAM error, which no landmark can see) and each one's own
+        part (see ``landmark_map``). Without a joint covariance (fewer than two landmarks with
+        a variable, or more than ``rebase_joint_max_landmarks``) the map carries none, and a
+        localisation run treats it as a hand-written map.
+        """
+        landmarks = self.landmarks()
+        loc = self.localizer
+        observed = [lm.id for lm in landmarks if loc.initialized and loc.has_landmark(lm.id)]
+        joint = None
+        if 2 <= len(observed) <= self.config.localizer.rebase_joint_max_landmarks:
+            joint = loc.landmark_joint_covariance(observed)
+        if joint is None or not np.all(np.isfinite(joint)):
+            return landmarks, None
+        own, shared = split_offset_covariance(joint)
+        own_of = dict(zip(observed, own))
+        out = []
+        for lm in landmarks:
+            cov = own_of.get(lm.id)
+            if cov is None:
+                # Known but never seen: its prior, less the shared part the run has learnt.
+                prior = self.map.landmarks[lm.id].prior if lm.id in self.map.landmarks else None
+                if prior is None:
+                    out.append(lm)
+                    continue
+                cov = clip_eigenvalues(prior[1] + (cov2_matrix(self.known_map_offset) - shared
+                                                   if prior[2] else 0.0), 1e-6)
+            out.append(replace(lm, covariance=cov2_tuple(cov)))
+        return out, cov2_tuple(shared)
 
     def stats(self) -> dict:
         """Counters of the localizer, the map and the faults."""

@@ -47,7 +47,7 @@ from ros2_infer.conversions import (
     pose_from_pose_with_covariance_stamped, pose_to_msg, scan_from_msg, stamp_ns,
     transform_from_msg, transform_to_msg, transforms_from_tf, VisionTypes)
 from ros2_infer.core.errors import InputError
-from ros2_infer.core.landmark_map import load_landmark_map, save_landmark_map
+from ros2_infer.core.landmark_map import read_landmark_map, save_landmark_map
 from ros2_infer.core.pipeline import FusedPose, FusionPipeline, Output
 from ros2_infer.nodes.base import (
     latched_qos, output_qos, ParameterizedNode, run_nodes, sensor_qos, THROTTLE_S)
@@ -117,13 +117,15 @@ class LocalizerNode(ParameterizedNode, Node):
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         """Check parameters, load the known map, create the core, publishers and TF."""
         problem = self.check_all_parameters()
-        known = None
+        known = known_offset = None
         if problem is None and self.param('map.mode') == 'known':
             try:
-                frame, known = load_landmark_map(self.param('map.known_file'))
+                known_file = read_landmark_map(self.param('map.known_file'))
             except InputError as exc:
                 problem = f'map.known_file: {exc}'
             else:
+                frame, known = known_file.frame_id, known_file.landmarks
+                known_offset = known_file.offset_covariance
                 if frame != self.param('frames.map'):
                     self.get_logger().warning(
                         f'landmark map frame {frame!r} is not frames.map '
@@ -138,7 +140,8 @@ class LocalizerNode(ParameterizedNode, Node):
         logging.getLogger('ros2_infer.fusion').setLevel(logging.ERROR)
         with self._core_lock:
             self.pipeline = FusionPipeline(pipeline_config(self._values), known_map=known,
-                                           known_map_sigma=self.param('map.known_sigma'))
+                                           known_map_sigma=self.param('map.known_sigma'),
+                                           known_map_offset_covariance=known_offset)
             self.faults.reset()
         self._map_saved = False
         self.vision = VisionTypes()
@@ -237,10 +240,10 @@ class LocalizerNode(ParameterizedNode, Node):
             pipeline = self.pipeline
             if not path or pipeline is None or self._map_saved:
                 return False
-            landmarks = pipeline.landmarks()
+            landmarks, offset = pipeline.export_map()
             self._map_saved = True
         try:
-            save_landmark_map(path, landmarks, self.param('frames.map'))
+            save_landmark_map(path, landmarks, self.param('frames.map'), offset)
         except (InputError, OSError) as exc:
             self.get_logger().error(f'cannot save the landmark map to {path}: {exc}')
             return False
