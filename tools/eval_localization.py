@@ -7,7 +7,9 @@ camera 10 Hz JPEG) and a *different* mapping run of the same layout and drive (s
 style, camera 5 Hz, its own sensor-noise seed ``MAP_NOISE_SEED + seed``: independent SLAM,
 odometry and sensor errors, other image stamps); a kidnap run; a 20-minute run for the cost
 benchmark. A second mapping run (noise seed ``MAP2_NOISE_SEED + seed``) gives a second saved
-map and, merged with the first (``ros2-infer merge-maps``), a map of two runs. Every
+map and, merged with the first (``ros2-infer merge-maps``), a map of two runs; one mapping run of
+6 minutes (noise seed ``LONG_MAP_NOISE_SEED + seed``) a third. Saved maps carry the uncertainty
+``FusionPipeline.export_map`` gives them and are loaded with it. Every
 configuration replays the bag in arrival order through the same pipeline; metrics are computed
 from the poses as published online.
 
@@ -25,8 +27,8 @@ import time
 
 import numpy as np
 
-from ros2_infer.core.landmark_map import (Landmark, load_landmark_map, merge_landmark_maps,
-                                          save_landmark_map)
+from ros2_infer.core.landmark_map import (Landmark, load_landmark_map, merge_map_files,
+                                          read_landmark_map, save_landmark_map)
 from ros2_infer.core.pipeline import FusionPipeline, PipelineConfig
 from ros2_infer.replay import metrics as M
 from ros2_infer.replay.runner import replay
@@ -39,6 +41,10 @@ MAP_EXTRA = ['--compressed', '--slam-style', 'slam_toolbox']
 # the same one the localisation SLAM has, and a map inheriting it would agree with that bias.
 MAP_NOISE_SEED = 1000
 MAP2_NOISE_SEED = 2000
+# One longer mapping run (two laps, 6 min): the map's shared offset is the run's mean SLAM
+# error, whose spread shrinks as 1/sqrt(duration), and the saved map says how large it is.
+LONG_MAP_NOISE_SEED = 3000
+LONG_MAP_DURATION = 360
 
 
 def model_spec() -> str | None:
@@ -48,10 +54,15 @@ def model_spec() -> str | None:
 
 def run(bag, *, known=None, sigma=0.03, landmarks=True, detections='ground-truth',
         message_filter=None, window=None, stop_ns=None):
+    """Replay ``bag``; ``known`` is a landmark list or a saved map file (with its offset)."""
     config = PipelineConfig(deskew=False, use_landmarks=landmarks)
     if window:
         config.localizer.window = window
-    pipe = FusionPipeline(config, known_map=known, known_map_sigma=sigma)
+    offset = None
+    if hasattr(known, 'offset_covariance'):
+        known, offset = known.landmarks, known.offset_covariance
+    pipe = FusionPipeline(config, known_map=known, known_map_sigma=sigma,
+                          known_map_offset_covariance=offset)
     streams = replay(bag, pipe, detections=detections, model_spec=model_spec(),
                      message_filter=message_filter, stop_ns=stop_ns)
     return pipe, streams
@@ -75,9 +86,10 @@ def ate(stream, gt):
 def seed_table(seed, out_dir, detections):
     loc_bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
                             extra=LOC_EXTRA)[0]
-    map_bags = [simulate_runs([seed], duration=180, camera_rate=5, randomize=False,
+    map_bags = [simulate_runs([seed], duration=duration, camera_rate=5, randomize=False,
                               extra=MAP_EXTRA + ['--noise-seed', str(noise + seed)])[0]
-                for noise in (MAP_NOISE_SEED, MAP2_NOISE_SEED)]
+                for noise, duration in ((MAP_NOISE_SEED, 180), (MAP2_NOISE_SEED, 180),
+                                        (LONG_MAP_NOISE_SEED, LONG_MAP_DURATION))]
     gt, objs = M.ground_truth(loc_bag)
     row = {}
     pipe, s = run(loc_bag, landmarks=False, detections=detections)
@@ -94,19 +106,24 @@ def seed_table(seed, out_dir, detections):
     # The real workflow: a mapping run of the same layout, --save-map, then localisation.
     saved = []
     for key, suffix, map_bag in (('saved_map', '', map_bags[0]),
-                                 ('saved_map_2', '_run2', map_bags[1])):
+                                 ('saved_map_2', '_run2', map_bags[1]),
+                                 ('long_map', '_long', map_bags[2])):
         mpipe, _ = run(map_bag, detections=detections)
         map_file = out_dir / f'map_seed{seed}_{detections}{suffix}.yaml'
-        save_landmark_map(map_file, mpipe.landmarks())
-        saved.append(load_landmark_map(map_file)[1])
-        row[f'{key}_median_m'] = median_error(saved[-1], M.ground_truth(map_bag)[1])
+        landmarks, offset = mpipe.export_map()
+        save_landmark_map(map_file, landmarks, offset_covariance=offset)
+        saved.append(read_landmark_map(map_file))
+        row[f'{key}_median_m'] = median_error(saved[-1].landmarks, M.ground_truth(map_bag)[1])
+        row[f'{key}_offset_sigma_m'] = None if offset is None else \
+            [math.sqrt(offset[0]), math.sqrt(offset[2])]
         pipe, s = run(loc_bag, known=saved[-1], sigma=0.03, detections=detections)
         row[f'fusion_{key}'] = ate(s.fused, gt)
         row[f'object_map_median_{key}_m'] = median_error(pipe.landmarks(), objs)
     # Two mapping runs merged: their SLAM means are independent and partly cancel.
-    merged = merge_landmark_maps(saved)
-    save_landmark_map(out_dir / f'map_seed{seed}_{detections}_merged.yaml', merged)
-    row['merged_map_median_m'] = median_error(merged, objs)
+    merged = merge_map_files(saved[:2])
+    save_landmark_map(out_dir / f'map_seed{seed}_{detections}_merged.yaml', merged.landmarks,
+                      offset_covariance=merged.offset_covariance)
+    row['merged_map_median_m'] = median_error(merged.landmarks, objs)
     pipe, s = run(loc_bag, known=merged, sigma=0.03, detections=detections)
     row['fusion_merged_map'] = ate(s.fused, gt)
     row['object_map_median_merged_map_m'] = median_error(pipe.landmarks(), objs)
@@ -156,7 +173,7 @@ def faults(seed, detections, out_dir):
     gt, _ = M.ground_truth(loc_bag)
     truth = load_landmark_map(Path(loc_bag).parent / 'landmarks.yaml')[1]
     map_file = out_dir / f'map_seed{seed}_{detections}.yaml'
-    known = load_landmark_map(map_file)[1] if map_file.is_file() else truth
+    known = read_landmark_map(map_file) if map_file.is_file() else truth
     res = {}
     _, base = run(loc_bag, known=known, detections=detections)
     eb = M.errors(base.fused, gt)
@@ -253,6 +270,7 @@ def markdown(results) -> str:
             ('fusion_saved_map', 'fusion, map of another run'),
             ('fusion_saved_map_2', 'fusion, map of a third run'),
             ('fusion_merged_map', 'fusion, both maps merged'),
+            ('fusion_long_map', 'fusion, map of a 6-min run'),
             ('fusion_perturbed_map', 'fusion, true map + 5 cm')]
     lines = []
     for det in ('ground-truth', 'model'):
@@ -280,8 +298,10 @@ def object_table(rows, det) -> list[str]:
             ('saved_map_median_m', 'mapping run (saved)'),
             ('saved_map_2_median_m', 'third run (saved)'),
             ('merged_map_median_m', 'both merged'),
+            ('long_map_median_m', '6-min run (saved)'),
             ('object_map_median_saved_map_m', 'localisation, map of another run'),
-            ('object_map_median_merged_map_m', 'localisation, merged map')]
+            ('object_map_median_merged_map_m', 'localisation, merged map'),
+            ('object_map_median_long_map_m', 'localisation, 6-min map')]
     cols = [c for c in cols if all(r.get(c[0]) is not None for r in rows.values())]
     lines = [f'Median object-position error in cm, detections: {det}', '',
              '| seed | ' + ' | '.join(c[1] for c in cols) + ' |', '|---' * (len(cols) + 1) + '|']

@@ -70,8 +70,8 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
           choices=('online', 'known')),
     Param('map.known_file', '', 'Landmark-map YAML loaded at configure when map.mode is '
           "'known'.", read_only=True),
-    Param('map.known_sigma', 0.03, 'Standard deviation (m) of the known landmarks.',
-          read_only=True, low=0.001, high=10.0),
+    Param('map.known_sigma', 0.03, 'Standard deviation (m) of known landmarks whose file '
+          'carries no covariance (a hand-written map).', read_only=True, low=0.001, high=10.0),
     Param('map.save_file', '', 'Where the landmark map is saved on cleanup/shutdown; '
           'empty: not saved.', read_only=True),
     Param('landmarks.use', True, 'Use landmark observations as factors of the pose.'),
