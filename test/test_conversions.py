@@ -133,6 +133,22 @@ def test_float_image_is_not_a_camera_image(types):
         conv.image_for_model(msg)
 
 
+@pytest.mark.parametrize('big_endian', [False, True])
+def test_depth_images_become_metres_with_nan_for_no_depth(types, big_endian):
+    metres = np.array([[1.5, 0.0, np.inf], [np.nan, -1.0, 2.25]], np.float32)
+    msg = padded_image(types, metres, '32FC1', pad=4, big_endian=big_endian)
+    got = conv.depth_to_metres(msg)
+    assert got.dtype == np.float32 and got.dtype.isnative
+    np.testing.assert_array_equal(got, [[1.5, np.nan, np.nan], [np.nan, np.nan, 2.25]])
+    millimetres = np.array([[1500, 0], [65535, 2250]], np.uint16)
+    msg = padded_image(types, millimetres, '16UC1', pad=2, big_endian=big_endian)
+    np.testing.assert_allclose(conv.depth_to_metres(msg), [[1.5, np.nan], [65.535, 2.25]],
+                               rtol=1e-6)
+    with pytest.raises(MessageError, match='not a depth image'):
+        conv.depth_to_metres(conv.array_to_image(np.zeros((2, 2), np.uint8), 'mono8',
+                                                 header(types), types))
+
+
 def test_header_copied_exactly(types, store):
     h = header(types, 5_000_000_001, 'cam')
     msg = cdr_round_trip(store, conv.array_to_image(np.zeros((2, 2, 3), np.uint8), 'rgb8', h,

@@ -77,3 +77,61 @@ def test_core_imports_neither_sim_nor_rclpy():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          cwd=core.parents[1], check=True)
     assert out.stdout.strip() == 'False'
+
+
+def _slanted_wall_rig():
+    """Return a stationary robot's pipeline before the wall x = 2 + 0.5 y, depths, a ball."""
+    fx, cx = 530.5, 320.5
+    p = FusionPipeline()
+    optical = Transform(0, 'base_footprint', 'camera_rgb_optical_frame',
+                        np.array([0.076, 0.0, 0.103]), np.array([-0.5, 0.5, -0.5, 0.5]))
+    lidar = Transform(0, 'base_footprint', 'base_scan', np.array([-0.064, 0.0, 0.122]),
+                      yaw_to_quat(0.0))
+    p.on_tf([optical, lidar], static=True)
+    p.on_camera_info(CameraInfo(640, 480, np.array([[fx, 0, cx], [0, fx, 240.5], [0, 0, 1]]),
+                                np.zeros(5), frame_id='camera_rgb_optical_frame'))
+    p.on_odom(_odom(0, 0.0))
+    p.on_slam_pose(_slam(0, 0.0))
+    angles = np.arange(360) * 0.017493
+    towards = np.cos(angles) - 0.5 * np.sin(angles)
+    with np.errstate(divide='ignore'):
+        ranges = np.where(towards > 0.3, 2.064 / towards, 0.0)
+    ranges[ranges > 3.5] = 0.0
+    p.on_scan(LaserScan(int(0.1 * SEC), 'base_scan', 0.0, 0.017493, 0.0, 0.2, 0.12, 3.5,
+                        ranges.astype(np.float32)))
+    # Optical z-depth of the wall in column u; a relative model's 1/z = 2 r + 0.1.
+    xn = (np.arange(640) - cx) / fx
+    z = np.tile(1.924 / (1.0 + 0.5 * xn), (480, 1)).astype(np.float32)
+    relative = ((1.0 / z - 0.1) / 2.0).astype(np.float32)
+    ball = Detections(np.array([[300.0, 250.0, 340.0, 300.0]], np.float32),
+                      np.array([0.9], np.float32), np.array([0]), ('ball',))
+    return p, z, relative, ball
+
+
+def _ball(pipeline, stamp_ns, *depth):
+    pipeline.on_detections(stamp_ns, *depth)
+    outs = pipeline.on_odom(_odom(stamp_ns + int(0.1 * SEC), 0.0))
+    (objects,) = [o for o in outs if o.kind == 'objects']
+    return objects.data[0].object
+
+
+def test_objects_below_the_scan_take_a_relative_depth_fitted_to_the_scan():
+    p, metric, relative, ball = _slanted_wall_rig()
+    # The ball's box shows the wall 1.87-1.96 m away (its near quarter ~1.91 m) + its radius.
+    fitted = _ball(p, int(0.1 * SEC), ball, relative, True)
+    assert fitted.source == 'depth'
+    assert 2.02 < fitted.position[0] < 2.08 and abs(fitted.position[1]) < 0.05
+    as_metric = _ball(p, int(0.3 * SEC), ball, metric)
+    assert as_metric.source == 'depth'
+    assert np.allclose(as_metric.position[:2], fitted.position[:2], atol=0.01)
+    # Unfitted, the relative numbers (about 0.2) would have put it 5 m away.
+    assert 'depth_fit' not in p.faults and 'depth_size' not in p.faults
+
+
+def test_unusable_depth_is_a_fault_and_the_floor_takes_over():
+    p, metric, relative, ball = _slanted_wall_rig()
+    wrong_size = _ball(p, int(0.1 * SEC), ball, metric[::2, ::2])
+    assert wrong_size.source == 'floor' and p.faults['depth_size'] == 1
+    blank = np.full_like(relative, np.nan)
+    unfitted = _ball(p, int(0.3 * SEC), ball, blank, True)
+    assert unfitted.source == 'floor' and p.faults['depth_fit'] == 1

@@ -32,7 +32,7 @@ from ros2_infer.core.landmark_map import Landmark, save_landmark_map  # noqa: E4
 from ros2_infer.core.sensors import CameraInfo  # noqa: E402
 from ros2_infer.nodes.base import latched_qos, sensor_qos  # noqa: E402
 from ros2_infer.nodes.localizer_node import LocalizerNode  # noqa: E402
-from sensor_msgs.msg import CameraInfo as CameraInfoMsg  # noqa: E402
+from sensor_msgs.msg import CameraInfo as CameraInfoMsg, Image  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 from vision_msgs.msg import Detection2DArray, Detection3DArray  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
@@ -311,6 +311,40 @@ def test_objects_carry_the_image_stamp_and_the_map_frame(rig):
         assert np.isfinite(detection.bbox.center.position.x)
     assert 'missing_tf' not in node.pipeline.faults
     assert node.stats.outputs.count >= 2   # poses and objects, with latencies
+
+
+def test_objects_the_scan_misses_are_placed_by_the_depth_of_their_own_image(rig):
+    executor, probe, start = rig
+    probe.tf_static.publish(TFMessage(transforms=[
+        transform(0, 'base_footprint', OPTICAL, (0.076, 0.0, 0.103), (-0.5, 0.5, -0.5, 0.5))]))
+    depth_pub = probe.node.create_publisher(Image, 'depth', sensor_qos())
+    node = start(**{'objects.use_depth': True})
+    spin_until(executor, lambda: depth_pub.get_subscription_count() > 0, 5.0)
+    camera = CameraInfo(640, 480, np.array([[530.5, 0, 320.5], [0, 530.5, 240.5], [0, 0, 1]]),
+                        np.zeros(5))
+    assert publish_until(executor, probe.info,
+                         conv.camera_info_to_msg(camera, conv.make_header(None, T0, OPTICAL)),
+                         lambda: node.pipeline.camera is not None)
+    assert spin_until(executor, lambda: node._tf_buffer.can_transform(
+        'base_footprint', OPTICAL, Time()))
+    localize(executor, probe, node)
+    image_ns = T0 + SEC // 20
+    # The depth node's output for this image: 2 m everywhere (REP 118, 32FC1).
+    depth = conv.array_to_image(np.full((480, 640), 2.0, np.float32), '32FC1',
+                                conv.make_header(None, image_ns, OPTICAL))
+    assert publish_until(executor, depth_pub, depth,
+                         lambda: image_ns in node._depths._images)
+    # A box low in the image: the floor under its bottom edge would put it 0.34 m ahead.
+    detections = Detections(np.array([[300.0, 300.0, 340.0, 400.0]], np.float32),
+                            np.array([0.9], np.float32), np.array([0]), ('box',))
+    assert publish_until(executor, probe.detections, conv.detections_to_msg(
+        detections, conv.make_header(None, image_ns, OPTICAL), conv.VisionTypes()),
+        lambda: probe.received['objects'])
+    box = probe.received['objects'][-1].detections[0]
+    assert stamp_of(probe.received['objects'][-1]) == image_ns
+    # Robot near x = 1.03 at the image stamp, camera 0.076 m ahead, surface 2 m, + the box.
+    assert 3.1 < box.bbox.center.position.x < 3.5
+    assert node._depths.found == 1
 
 
 def test_rejected_inputs_are_counted_and_the_node_keeps_running(rig):

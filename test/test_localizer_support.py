@@ -18,7 +18,7 @@ from ros2_infer.core.objects import Object3D as CoreObject  # noqa: E402
 from ros2_infer.core.pipeline import FusedPose, FusionPipeline, MapObject  # noqa: E402
 from ros2_infer.core.sensors import CameraInfo, PoseStamped, Transform  # noqa: E402
 from ros2_infer.nodes.localizer_support import (  # noqa: E402
-    apply_values, check_combination, fault_message, FaultReporter, fused_pose,
+    apply_values, check_combination, DepthByStamp, fault_message, FaultReporter, fused_pose,
     landmark_objects, LIVE_PARAMS, LOCALIZER_PARAMS, map_objects, map_to_odom,
     pipeline_config, SLAM_INPUTS)
 
@@ -184,3 +184,15 @@ def test_core_driven_as_the_node_does_publishes_pose_after_odom_and_slam():
     objects = [o for o in outputs if o.kind == 'objects']
     assert len(objects) == 1 and objects[0].stamp_ns == t0 + SEC // 20
     assert 'missing_tf' not in pipeline.faults
+
+
+def test_depth_waits_by_stamp_for_its_detections_and_old_ones_go():
+    store = DepthByStamp(keep=3)
+    for stamp in range(5):
+        store.put(stamp, np.full((2, 2), float(stamp), np.float32))
+    assert store.take(0) is None and store.take(1) is None      # only the newest 3 stay
+    assert store.take(3)[0, 0] == 3.0
+    assert store.take(3) is None                                # taken once
+    assert (store.found, store.missing) == (1, 3)
+    store.clear()
+    assert store.take(4) is None

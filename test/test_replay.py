@@ -81,6 +81,29 @@ def test_a_saved_maps_offset_is_estimated_in_the_next_run(bag, tmp_path):
     assert -0.13 < estimated[0] < -0.03 and abs(estimated[1]) < 0.05
 
 
+def test_a_depth_model_places_the_objects_the_scan_misses(bag):
+    from collections import Counter
+
+    from ros2_infer.models import bundled_spec
+
+    def sources(depth_spec):
+        counts = Counter()
+
+        def on_output(_log_ns, out):
+            if out.kind == 'objects':
+                counts.update(o.object.source for o in out.data)
+
+        replay(bag, FusionPipeline(PipelineConfig(deskew=False)), on_output=on_output,
+               depth_spec=depth_spec)
+        return counts
+
+    without, with_depth = sources(None), sources(str(bundled_spec('tinydepth')))
+    # Every camera-only (floor) estimate is now a depth one; the lidar's are untouched.
+    assert without['floor'] >= 10 and without['depth'] == 0
+    assert with_depth['depth'] == without['floor'] and with_depth['floor'] == 0
+    assert with_depth['lidar'] == without['lidar'] > 100
+
+
 def test_outputs_before_a_cut_do_not_depend_on_the_future(bag):
     cut = 25 * SEC
     full = [r for r in _record(bag) if r[0] < cut]

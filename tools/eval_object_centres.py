@@ -9,6 +9,7 @@ are the object estimator's own error, not the localisation's. Beyond ``--far`` a
 counted as another object's (e.g. the wall behind a thin pole) and reported apart.
 
     PYTHONPATH=. python tools/eval_object_centres.py [--detections ground-truth] [--seeds 1 2]
+        [--depth-model bundled:tinydepth]
 """
 
 import argparse
@@ -29,7 +30,7 @@ from ros2_infer.replay.runner import replay  # noqa: E402
 from ros2_infer.training.simdata import simulate_runs  # noqa: E402
 
 
-def centre_errors(seed: int, detections: str) -> dict:
+def centre_errors(seed: int, detections: str, depth_spec: str | None = None) -> dict:
     """Return {(class, source): [error in m, ...]} for one localisation bag."""
     bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
                         extra=LOC_EXTRA)[0]
@@ -52,7 +53,8 @@ def centre_errors(seed: int, detections: str) -> dict:
                 errors[(obj.class_name, obj.source)].append(float(min(distances)))
 
     pipeline = FusionPipeline(PipelineConfig(deskew=False, use_landmarks=False))
-    replay(bag, pipeline, detections=detections, model_spec=model_spec(), on_output=on_output)
+    replay(bag, pipeline, detections=detections, model_spec=model_spec(), on_output=on_output,
+           depth_spec=depth_spec)
     return errors
 
 
@@ -61,13 +63,19 @@ def main() -> int:
     parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3, 4])
     parser.add_argument('--detections', default='ground-truth',
                         choices=('ground-truth', 'model'))
+    parser.add_argument('--depth-model', default=None, metavar='SPEC',
+                        help='run this depth model too (bundled:tinydepth or a spec path)')
     parser.add_argument('--far', type=float, default=0.5,
                         help='errors beyond this (m) count as another object')
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     errors = defaultdict(list)
+    depth = None
+    if args.depth_model:
+        from ros2_infer.models import resolve_model_spec
+        depth = str(resolve_model_spec(args.depth_model))
     for seed in args.seeds:
-        for key, values in centre_errors(seed, args.detections).items():
+        for key, values in centre_errors(seed, args.detections, depth).items():
             errors[key] += values
     print('| class | source | estimates | beyond far | median (cm) | p90 (cm) |')
     print('|---|---|---|---|---|---|')

@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--profile', default='default', choices=tuple(PROFILE_DETECTORS),
                         help='pi: the Raspberry Pi 4/5 set-up of config/pi.yaml, i.e. the int8 '
                              'detector made for ARM (bundled:tinydet_int8_arm, 320x240)')
+    parser.add_argument('--depth-model', default=None, metavar='SPEC',
+                        help='also run this depth model on every image (bundled:tinydepth or '
+                             'a spec path): objects below the scan plane are placed by it; a '
+                             'relative model is fitted to the scan')
     parser.add_argument('--save-map', default=None, metavar='FILE',
                         help='write the landmark map built online to FILE (YAML), with its '
                              'uncertainty')
@@ -101,8 +105,12 @@ def run(args: argparse.Namespace) -> int:
             writer.write(log_ns, output)
 
     try:
+        depth = None
+        if args.depth_model:
+            from ros2_infer.models import resolve_model_spec
+            depth = str(resolve_model_spec(args.depth_model))
         streams = replay(args.bag, pipeline, detections=args.detections, model_spec=model,
-                         on_output=on_output)
+                         on_output=on_output, depth_spec=depth)
         landmarks = pipeline.landmarks()
         if writer is not None:
             writer.write_landmarks(last[0], last[1], landmarks)

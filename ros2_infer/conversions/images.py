@@ -121,6 +121,25 @@ def image_for_model(msg: Any) -> Tuple[np.ndarray, str]:
     raise MessageError(f'{msg.encoding} is a depth/float image, not a camera image')
 
 
+def depth_to_metres(msg: Any) -> np.ndarray:
+    """
+    Return a depth image (REP 118) as float32 metres, NaN where there is no depth.
+
+    32FC1 is metres already (a native-order copy); 16UC1 is millimetres with 0 for no return.
+    Non-positive and non-finite values become NaN.
+
+    :raises MessageError: not a depth encoding, or a malformed image.
+    """
+    name, enc = encoding_of(msg)
+    if enc.color != 'depth':
+        raise MessageError(f'{name} is not a depth image (32FC1 metres or 16UC1 millimetres)')
+    values = native(image_to_array(msg)).astype(np.float32)
+    if enc.dtype == 'u2':
+        values *= np.float32(0.001)
+    values[~(np.isfinite(values) & (values > 0))] = np.nan
+    return values
+
+
 def array_to_image(values: np.ndarray, encoding: str, header: Any,
                    types: MessageTypes = None) -> Any:
     """

@@ -18,13 +18,14 @@ import math
 import numpy as np
 
 from ros2_infer.core.camera import PinholeCamera
+from ros2_infer.core.depth_fit import fit_scale_shift
 from ros2_infer.core.detections import Detections
 from ros2_infer.core.geometry import (invert_matrix, matrix_to_se2, PoseHistory, quat_to_yaw,
                                       se2_between, se2_compose, se2_to_matrix, TfBuffer)
 from ros2_infer.core.landmark_map import (clip_eigenvalues, Cov2, cov2_matrix, cov2_tuple,
                                           Landmark, split_offset_covariance)
 from ros2_infer.core.landmarks import LandmarkMap, Observation
-from ros2_infer.core.lidar import deskewed_points, valid_mask
+from ros2_infer.core.lidar import deskewed_points, project_points, valid_mask
 from ros2_infer.core.localizer import Localizer, LocalizerConfig, sanitize_covariance
 from ros2_infer.core.objects import Object3D, ObjectEstimator
 from ros2_infer.core.sensors import CameraInfo, LaserScan, PoseStamped, Transform
@@ -56,6 +57,8 @@ class PipelineConfig:
     kidnap_after_ns: int = int(2.0 * SEC)  # persistent SLAM disagreement before relocalising
     kidnap_min_count: int = 3
     kidnap_blind_ns: int = int(30.0 * SEC)  # the same without landmark evidence
+    depth_range: tuple = (0.05, 10.0)      # metres kept of a depth image fitted to the lidar
+    depth_min_samples: int = 12            # lidar returns in the image a relative fit needs
     localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
 
 
@@ -235,9 +238,17 @@ class FusionPipeline:
         return self._queue(t.stamp_ns, 'slam', (m2o, cov, True))
 
     def on_detections(self, stamp_ns: int, detections: Detections,
-                      depth: np.ndarray | None = None) -> list[Output]:
-        """Queue one image's 2D detections (stamp = the image's)."""
-        return self._queue(stamp_ns, 'detections', (detections, depth))
+                      depth: np.ndarray | None = None,
+                      relative_depth: bool = False) -> list[Output]:
+        """
+        Queue one image's 2D detections (stamp = the image's).
+
+        :param depth: the same image's depth, for objects the scan misses (below its plane):
+            metric z-depth in metres (REP 118, NaN invalid), or with ``relative_depth`` a
+            relative inverse depth, which is fitted (scale and shift) to the scan returns that
+            land in the image at its stamp.
+        """
+        return self._queue(stamp_ns, 'detections', (detections, depth, relative_depth))
 
     # ------------------------------------------------------------------ queue
     def _queue(self, stamp: int, kind: str, payload) -> list[Output]:
@@ -351,7 +362,8 @@ class FusionPipeline:
                 best = scan
         return best
 
-    def _handle_detections(self, stamp, odom, detections: Detections, depth) -> list[Output]:
+    def _handle_detections(self, stamp, odom, detections: Detections, depth,
+                           relative_depth: bool) -> list[Output]:
         if self.camera is None:
             self._fault('no_camera_info', 'detections before CameraInfo: skipped', stamp)
             return []
@@ -380,7 +392,11 @@ class FusionPipeline:
                 points = deskewed_points(scan, mount, self._odom_at, stamp, self.config.deskew)
                 if points is None:
                     self._fault('no_odom', 'odometry does not cover the scan sweep', stamp)
-        objects = self.estimator.estimate(detections, self.camera, invert_matrix(base_from_cam),
+        cam_from_base = invert_matrix(base_from_cam)
+        if depth is not None:
+            depth = self._metric_depth(stamp, depth, relative_depth, points, scan_z,
+                                       cam_from_base)
+        objects = self.estimator.estimate(detections, self.camera, cam_from_base,
                                           points, scan_origin, scan_z, depth)
         loc = self.localizer
         if not loc.initialized:
@@ -436,6 +452,34 @@ class FusionPipeline:
             for mo in map_objects:
                 mo.position_map = (rot @ np.append(mo.object.position, 1.0))[:3]
         return [Output('objects', stamp, map_objects)]
+
+    def _metric_depth(self, stamp, depth, relative, points, scan_z, cam_from_base):
+        """Return the depth image in metres; None (a fault) if wrong-sized or not fitted."""
+        depth = np.asarray(depth, np.float32)
+        if depth.shape[:2] != (self.camera.height, self.camera.width):
+            self._fault('depth_size', f'depth image {depth.shape[1]}x{depth.shape[0]} does not '
+                        f'match CameraInfo {self.camera.width}x{self.camera.height}: not used',
+                        stamp)
+            return None
+        if not relative:
+            return depth
+        if points is None or points.shape[0] == 0:
+            self._fault('depth_fit', 'relative depth without a scan to fit it to: not used',
+                        stamp)
+            return None
+        uv, z = project_points(points, scan_z, cam_from_base, self.camera)
+        inside = np.all(np.isfinite(uv), axis=1) & np.isfinite(z) & (uv[:, 0] >= -0.5) & \
+            (uv[:, 0] < self.camera.width - 0.5) & (uv[:, 1] >= -0.5) & \
+            (uv[:, 1] < self.camera.height - 0.5)
+        cols = np.rint(uv[inside, 0]).astype(np.int64)
+        rows = np.rint(uv[inside, 1]).astype(np.int64)
+        fit = fit_scale_shift(depth[rows, cols], z[inside],
+                              min_samples=self.config.depth_min_samples)
+        if not fit.ok:
+            self._fault('depth_fit', f'relative depth not fitted to the scan: {fit.reason}',
+                        stamp)
+            return None
+        return fit.apply(depth, *self.config.depth_range)
 
     @staticmethod
     def _at_keyframe(kf, odom, o: Object3D) -> np.ndarray:

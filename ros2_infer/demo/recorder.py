@@ -189,10 +189,11 @@ class RecordingPipeline(FusionPipeline):
         self.recorder = recorder
 
     def on_detections(self, stamp_ns: int, detections: Detections,
-                      depth: np.ndarray | None = None) -> list[Output]:
+                      depth: np.ndarray | None = None,
+                      relative_depth: bool = False) -> list[Output]:
         """Record, then queue the detections exactly as the base class does."""
         self.recorder.on_detections(stamp_ns, detections)
         if len(self.recorder.predictions) % MEMORY_EVERY == 1:
             self.recorder.memory.append((len(self.recorder.predictions), resident_mb(),
                                          len(self.pending)))
-        return super().on_detections(stamp_ns, detections, depth)
+        return super().on_detections(stamp_ns, detections, depth, relative_depth)

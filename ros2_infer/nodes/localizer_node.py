@@ -8,7 +8,9 @@ A thin driver of the core :class:`~ros2_infer.core.pipeline.FusionPipeline`, fed
 measurement until odometry covers its stamp. Publishes ``objects`` (Detection3DArray in the
 map frame, stamped with the image stamp), ``landmarks`` (MarkerArray) and ``pose``
 (PoseWithCovarianceStamped at the odometry stamps, causal), and broadcasts map->odom only with
-``publish_map_to_odom``.
+``publish_map_to_odom``. With ``objects.use_depth`` the depth node's ``depth`` image of the
+same stamp goes with each image's detections (objects the scan misses); it is looked up, never
+waited for.
 
 Why a lifecycle node, but not :class:`~ros2_infer.nodes.base.InferenceNode`: the launch file
 drives all perception nodes through configure -> activate alike, and configure/cleanup are
@@ -42,7 +44,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from ros2_infer.conversions import (
-    camera_info_from_msg, detections_from_msg, make_header, MessageError,
+    camera_info_from_msg, depth_to_metres, detections_from_msg, make_header, MessageError,
     objects_to_markers, objects_to_msg, pose_from_odometry, pose_from_pose_stamped,
     pose_from_pose_with_covariance_stamped, pose_to_msg, scan_from_msg, stamp_ns,
     transform_from_msg, transform_to_msg, transforms_from_tf, VisionTypes)
@@ -52,12 +54,12 @@ from ros2_infer.core.pipeline import FusedPose, FusionPipeline, Output
 from ros2_infer.nodes.base import (
     latched_qos, output_qos, ParameterizedNode, run_nodes, sensor_qos, THROTTLE_S)
 from ros2_infer.nodes.localizer_support import (
-    apply_values, check_combination, fault_message, FaultReporter, fused_pose,
+    apply_values, check_combination, DepthByStamp, fault_message, FaultReporter, fused_pose,
     landmark_objects, LIVE_PARAMS, LOCALIZER_PARAMS, map_objects, map_to_odom,
     pipeline_config, SLAM_INPUTS)
 from ros2_infer.nodes.stats import diagnostic_array, NodeStats
 from ros2_infer.nodes.worker import FrameWorker
-from sensor_msgs.msg import CameraInfo as CameraInfoMsg, LaserScan as LaserScanMsg
+from sensor_msgs.msg import CameraInfo as CameraInfoMsg, Image, LaserScan as LaserScanMsg
 from tf2_msgs.msg import TFMessage
 import tf2_ros
 from vision_msgs.msg import Detection2DArray, Detection3DArray
@@ -97,6 +99,7 @@ class LocalizerNode(ParameterizedNode, Node):
         self._mounts: Dict[str, Any] = {}
         self._last_odom_ns: Optional[int] = None
         self._odom_arrived: Dict[int, float] = {}
+        self._depths = DepthByStamp()
         self._map_saved = True
         super().__init__(node_name, **kwargs)
         self.declare_params(self.PARAMS)
@@ -176,6 +179,8 @@ class LocalizerNode(ParameterizedNode, Node):
         self._subscribe(LaserScanMsg, 'scan', self._on_scan, sensor_qos())
         self._subscribe(CameraInfoMsg, 'camera_info', self._on_camera_info, sensor_qos())
         self._subscribe(Detection2DArray, 'detections', self._on_detections, sensor_qos())
+        if self.param('objects.use_depth'):
+            self._subscribe(Image, 'depth', self._on_depth, sensor_qos())
         slam = self.param('slam.input')
         if slam == 'amcl_pose':
             # AMCL publishes amcl_pose reliable + transient local: a late subscriber still
@@ -287,6 +292,7 @@ class LocalizerNode(ParameterizedNode, Node):
         with self._core_lock:
             self._last_odom_ns = None
             self._odom_arrived.clear()
+            self._depths.clear()
             if self.pipeline is not None:
                 self.pipeline.reset('the clock jumped back')
                 self._surface_faults()
@@ -446,6 +452,15 @@ class LocalizerNode(ParameterizedNode, Node):
         if self.worker is not None:
             self.worker.submit(msg)
 
+    def _on_depth(self, msg: Any) -> None:
+        try:
+            depth = depth_to_metres(msg)
+            stamp = stamp_ns(msg.header)
+        except MessageError as exc:
+            self._warn('depth', f'rejected a depth image: {exc}')
+            return
+        self._depths.put(stamp, depth)
+
     # ---- worker thread: association and the factor-graph update ----------------------------
     def _process_detections(self, msg: Any, arrived: float) -> None:
         try:
@@ -460,7 +475,8 @@ class LocalizerNode(ParameterizedNode, Node):
             camera = self.param('camera_frame') or self._camera_frame
             if camera:
                 self._mount(camera, stamp)  # missing: warned here, faulted by the core
-            outputs = self.pipeline.on_detections(stamp, detections)
+            depth = self._depths.take(stamp) if self.param('objects.use_depth') else None
+            outputs = self.pipeline.on_detections(stamp, detections, depth)
             self._handle(outputs)
         if any(out.kind == 'objects' for out in outputs):
             self.stats.published(arrived)

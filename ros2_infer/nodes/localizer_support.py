@@ -8,7 +8,9 @@ fused pose / map->odom / map objects / landmarks turned into the conversions' ty
 kind. The core has no such hooks itself, so they live here (``ros2_infer.core`` is not edited).
 """
 
+from collections import OrderedDict
 from dataclasses import replace
+import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -79,6 +81,9 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
           read_only=True, low=0.1, high=60.0),
     Param('objects.min_score', 0.4, 'Detections below this score are ignored.',
           low=0.0, high=1.0),
+    Param('objects.use_depth', False, "Subscribe to 'depth' (the depth node's metric depth "
+          'image, REP 118) and place the objects the scan misses by the depth of their own '
+          'image (same stamp).', read_only=True),
     Param('fusion.max_scan_age', 0.25, 'Largest |scan stamp - image stamp| (s) of the scan '
           'used for an image.', low=0.0, high=5.0),
     Param('fusion.max_wait', 1.0, 'Seconds a measurement may wait for odometry to cover '
@@ -192,6 +197,48 @@ def landmark_objects(landmarks: Sequence[Landmark]) -> List[Object3D]:
                      size=np.asarray(lm.size, np.float64),
                      orientation=yaw_to_quat(float(lm.yaw)), id=str(lm.id))
             for lm in landmarks]
+
+
+class DepthByStamp:
+    """
+    The newest few depth images, each waiting for the detections of the same image.
+
+    The depth node and the detector both stamp their output with the image's stamp; the
+    detections look their depth up by that stamp and never wait for it (a depth image that
+    comes later, or was dropped by the depth node's newest-frame policy, is simply missing).
+    Thread-safe: depth arrives in an executor callback, detections in the worker.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        """Keep at most ``keep`` images."""
+        self.keep = keep
+        self._images: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.found = 0
+        self.missing = 0
+
+    def put(self, stamp_ns: int, depth: np.ndarray) -> None:
+        """Keep the depth image (metres) of the image stamped ``stamp_ns``."""
+        with self._lock:
+            self._images[stamp_ns] = depth
+            self._images.move_to_end(stamp_ns)
+            while len(self._images) > self.keep:
+                self._images.popitem(last=False)
+
+    def take(self, stamp_ns: int) -> Optional[np.ndarray]:
+        """Return (and forget) the depth image of that stamp, or None."""
+        with self._lock:
+            depth = self._images.pop(stamp_ns, None)
+            if depth is None:
+                self.missing += 1
+            else:
+                self.found += 1
+            return depth
+
+    def clear(self) -> None:
+        """Forget every image (time jump, cleanup)."""
+        with self._lock:
+            self._images.clear()
 
 
 class FaultReporter:

@@ -6,6 +6,7 @@ Drive :class:`FusionPipeline` from a rosbag2 in arrival (log-time) order, as a l
 for a detector; every result of that mode is labelled as such.
 """
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 import math
@@ -22,6 +23,7 @@ GT_PREFIX = '/ground_truth/'
 GT_DETECTIONS = '/ground_truth/detections'
 SLAM_POSE_TOPICS = {'/amcl_pose': 'amcl', '/pose': 'slam_toolbox'}
 CLASS_NAMES = ('pillar', 'traffic_cone', 'box', 'barrel', 'ball', 'chair', 'signpost')
+IMAGE_TOPICS = {'/camera/image_raw': False, '/camera/image_raw/compressed': True}
 
 
 @dataclass
@@ -46,32 +48,68 @@ class Detect:
         from ros2_infer.core.model import load_model
         self.detector = Detector(load_model(model_spec))
 
-    def __call__(self, msg, compressed: bool) -> Detections:
-        """
-        Decode an Image/CompressedImage message and detect.
-
-        :raises InputError: the image is malformed (the conversions' one error type), as a
-            live node would reject it.
-        """
-        from ros2_infer.conversions.images import compressed_to_array, image_for_model
-
-        image, color = compressed_to_array(msg) if compressed else image_for_model(msg)
+    def __call__(self, image: np.ndarray, color: str) -> Detections:
+        """Detect on a decoded image."""
         return self.detector(image, color)
+
+
+class Depth:
+    """
+    The depth model on the bag's images, as the depth node would publish it.
+
+    Each image's depth waits (a few images at most) for that image's detections: the model's
+    own boxes or, in oracle mode, the ground-truth boxes that are logged just after the image.
+    """
+
+    KEEP = 4
+
+    def __init__(self, model_spec: str) -> None:
+        """Load the depth model from a spec path."""
+        from ros2_infer.core.depth import DepthEstimator
+        from ros2_infer.core.model import load_model
+        self.estimator = DepthEstimator(load_model(model_spec))
+        self.by_stamp: OrderedDict = OrderedDict()
+
+    def add(self, stamp_ns: int, image: np.ndarray, color: str) -> None:
+        """Run the model on one image and keep its map (metric, or relative to be fitted)."""
+        result = self.estimator(image, color)
+        self.by_stamp[stamp_ns] = (result.values, result.kind != 'metric')
+        while len(self.by_stamp) > self.KEEP:
+            self.by_stamp.popitem(last=False)
+
+    def take(self, stamp_ns: int) -> tuple:
+        """``(depth, relative)`` of the image with this stamp, or ``(None, False)``."""
+        return self.by_stamp.pop(stamp_ns, (None, False))
+
+
+def decode_image(msg, compressed: bool) -> tuple[np.ndarray, str]:
+    """
+    Decode an Image/CompressedImage message for the models.
+
+    :raises InputError: the image is malformed (the conversions' one error type), as a live
+        node would reject it.
+    """
+    from ros2_infer.conversions.images import compressed_to_array, image_for_model
+
+    return compressed_to_array(msg) if compressed else image_for_model(msg)
 
 
 def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
            model_spec: str | None = None, stop_ns: int | None = None,
            message_filter: Callable | None = None, on_output: Callable | None = None,
-           ) -> Streams:
+           depth_spec: str | None = None) -> Streams:
     """
     Replay ``bag`` through ``pipeline``.
 
     :param detections: ``'ground-truth'`` (oracle boxes, labelled) or ``'model'``.
+    :param depth_spec: a depth model's spec: its depth of each image goes with that image's
+        detections (objects below the scan plane; a relative model is fitted to the scan).
     :param stop_ns: stop at this log time (a bag cut at T, for causality checks).
     :param message_filter: ``f(topic, log_ns, msg) -> msg or None`` (fault injection).
     :param on_output: called with ``(log_ns, Output)`` for every pipeline output.
     """
     detect = Detect(model_spec) if detections == 'model' else None
+    depth = Depth(depth_spec) if depth_spec else None
     streams = Streams()
     last_m2o = None
     for item in iter_messages(bag):
@@ -128,18 +166,24 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
             dets = Detections(dets.boxes, np.ones_like(dets.scores), dets.class_ids,
                               dets.class_names)
             kind = 'detections'
-            outputs = pipeline.on_detections(stamp, dets)
-        elif detect is not None and topic in ('/camera/image_raw',
-                                              '/camera/image_raw/compressed'):
+            outputs = pipeline.on_detections(
+                stamp, dets, *(depth.take(stamp) if depth is not None else (None, False)))
+        elif topic in IMAGE_TOPICS and (detect is not None or depth is not None):
+            stamp = conv.stamp_ns(msg.header)
             try:
-                dets = detect(msg, topic.endswith('compressed'))
+                image, color = decode_image(msg, IMAGE_TOPICS[topic])
             except InputError as error:
-                pipeline._fault('bad_image', f'image rejected: {error}',
-                                conv.stamp_ns(msg.header))
+                pipeline._fault('bad_image', f'image rejected: {error}', stamp)
                 continue
-            t0 = time.perf_counter()         # time the fusion, not the detector
+            if depth is not None:
+                depth.add(stamp, image, color)
+            if detect is None:
+                continue
+            dets = detect(image, color)
+            t0 = time.perf_counter()         # time the fusion, not the models
             kind = 'detections'
-            outputs = pipeline.on_detections(conv.stamp_ns(msg.header), dets)
+            outputs = pipeline.on_detections(
+                stamp, dets, *(depth.take(stamp) if depth is not None else (None, False)))
         else:
             continue
         streams.timings_ms.append((kind, (time.perf_counter() - t0) * 1e3))
