@@ -442,13 +442,20 @@ def test_label_info(types, store):
 
 
 def test_objects_and_markers(types, store):
+    cov = np.array([[4e-4, 1e-4, 0.0], [1e-4, 9e-4, 0.0], [0.0, 0.0, 0.01]])
     objects = [conv.Object3D('pillar', np.array([1.1, 0.0, 0.25]), np.array([0.3, 0.3, 0.5]),
-                             0.8, id='3'),
+                             0.8, id='3', covariance=cov),
                conv.Object3D('head', np.array([2.3, 0, 0.7]), np.array([1, 1, 1.4]))]
     vision = conv.VisionTypes(types)
     msg = cdr_round_trip(store, conv.objects_to_msg(objects, header(types, 1, 'map'), vision))
+    # The position covariance is the x/y/z block of the hypothesis' 6x6 (row-major).
+    sent = np.asarray(msg.detections[0].results[0].pose.covariance).reshape(6, 6)
+    np.testing.assert_allclose(sent[:3, :3], cov)
+    assert not np.any(sent[3:, :]) and not np.any(sent[:, 3:])
     back = conv.objects_from_msg(msg)
     assert [o.class_name for o in back] == ['pillar', 'head'] and back[0].id == '3'
+    np.testing.assert_allclose(back[0].covariance, cov)
+    assert back[1].covariance is None                      # unknown: zeros on the wire
     np.testing.assert_allclose(back[0].position, objects[0].position)
     np.testing.assert_allclose(back[1].size, objects[1].size)
     markers = cdr_round_trip(store, conv.objects_to_markers(objects, header(types, 1, 'map'),

@@ -118,6 +118,7 @@ class Probe:
         self.tf_static = n.create_publisher(TFMessage, '/tf_static', static)
         self.listen(PoseWithCovarianceStamped, 'pose')
         self.listen(Detection3DArray, 'objects')
+        self.listen(Detection3DArray, 'objects_base')
         self.listen(MarkerArray, 'landmarks', latched_qos())
         self.listen(DiagnosticArray, '/diagnostics')
         self.listen(TFMessage, '/tf')
@@ -309,6 +310,12 @@ def test_objects_carry_the_image_stamp_and_the_map_frame(rig):
     for detection in objects.detections:
         assert detection.results[0].hypothesis.class_id == 'pillar'
         assert np.isfinite(detection.bbox.center.position.x)
+        covariance = np.asarray(detection.results[0].pose.covariance).reshape(6, 6)
+        assert covariance[0, 0] > 0 and covariance[1, 1] > 0
+    assert spin_until(executor, lambda: probe.received['objects_base'])
+    in_base = probe.received['objects_base'][-1]
+    assert stamp_of(in_base) == image_ns and in_base.header.frame_id == 'base_footprint'
+    assert len(in_base.detections) == len(objects.detections)
     assert 'missing_tf' not in node.pipeline.faults
     assert node.stats.outputs.count >= 2   # poses and objects, with latencies
 

@@ -18,7 +18,8 @@ from ros2_infer.core.objects import Object3D as CoreObject  # noqa: E402
 from ros2_infer.core.pipeline import FusedPose, FusionPipeline, MapObject  # noqa: E402
 from ros2_infer.core.sensors import CameraInfo, PoseStamped, Transform  # noqa: E402
 from ros2_infer.nodes.localizer_support import (  # noqa: E402
-    apply_values, check_combination, DepthByStamp, fault_message, FaultReporter, fused_pose,
+    apply_values, base_objects, check_combination, DepthByStamp, fault_message, FaultReporter,
+    fused_pose,
     landmark_objects, LIVE_PARAMS, LOCALIZER_PARAMS, map_objects, map_to_odom,
     pipeline_config, SLAM_INPUTS)
 
@@ -121,6 +122,20 @@ def test_map_objects_leave_out_unlocalized_ones(types):
     back = conv.objects_from_msg(msg)
     assert back[0].position == pytest.approx([3.0, 1.0, 0.25]) and back[0].id == '4'
     assert back[0].size == pytest.approx([0.3, 0.3, 0.5])
+    assert np.allclose(back[0].covariance, np.eye(3))       # the map covariance
+
+
+def test_base_objects_exist_before_localisation_with_their_own_covariance(types):
+    objects = [MapObject(core_object('box', x=2.0), np.full(3, np.nan), np.eye(3), None),
+               MapObject(core_object(), np.array([3.0, 1.0, 0.25]), np.eye(3), 4)]
+    out = base_objects(objects)
+    assert [(o.class_name, o.id) for o in out] == [('box', ''), ('pillar', '4')]
+    msg = conv.objects_to_msg(out, conv.make_header(types, 3 * SEC, 'base_footprint'),
+                              conv.VisionTypes(types))
+    back = conv.objects_from_msg(msg)
+    assert msg.header.frame_id == 'base_footprint'
+    assert back[0].position == pytest.approx([2.0, 0.0, 0.25])
+    assert np.allclose(back[0].covariance, np.eye(3) * 0.01)
 
 
 def test_landmarks_become_markers(types):

@@ -137,4 +137,5 @@ def test_cli_writes_bag_metrics_and_plots(bag, tmp_path):
     topics = topic_types(out / 'bag')
     assert topics['/fusion/pose'] == 'geometry_msgs/msg/PoseWithCovarianceStamped'
     assert topics['/fusion/objects'] == 'vision_msgs/msg/Detection3DArray'
+    assert topics['/fusion/objects_base'] == 'vision_msgs/msg/Detection3DArray'
     assert np.isfinite(metrics['cost_ms']['p99'])

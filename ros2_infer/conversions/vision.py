@@ -69,10 +69,23 @@ class VisionTypes:
         else:
             self._make_pose2d = constructor(self.pose2d, ('x', 'y', 'theta'))
 
-    def result(self, class_name: str, score: float, pose: Optional[Any] = None) -> Any:
-        """Return an ObjectHypothesisWithPose (``pose`` None: the shared identity pose)."""
-        with_cov = self._no_pose if pose is None else new(
-            self.pose_with_covariance, pose=pose, covariance=self.zero_covariance)
+    def result(self, class_name: str, score: float, pose: Optional[Any] = None,
+               covariance: Optional[np.ndarray] = None) -> Any:
+        """
+        Return an ObjectHypothesisWithPose (``pose`` None: the shared identity pose).
+
+        :param covariance: 3x3 position covariance (the 6x6's x/y/z block; rotation unknown,
+            left 0 as vision_msgs publishers do).
+        """
+        if pose is None:
+            with_cov = self._no_pose
+        else:
+            cov = self.zero_covariance
+            if covariance is not None:
+                full = np.zeros((6, 6))
+                full[:3, :3] = np.asarray(covariance, np.float64).reshape(3, 3)
+                cov = f64_field(self.pose_with_covariance, full.ravel())
+            with_cov = new(self.pose_with_covariance, pose=pose, covariance=cov)
         if self.nested_hypothesis:
             hypothesis = self._make_hypothesis(**{self.class_field: class_name, 'score': score})
             return self._make_with_pose(hypothesis=hypothesis, pose=with_cov)
@@ -177,7 +190,8 @@ def objects_to_msg(objects: Sequence[Object3D], header: Any, vision: VisionTypes
         bbox = new(vision.bbox3d, center=pose, size=new(vision.vector3, x=float(size[0]),
                                                         y=float(size[1]), z=float(size[2])))
         out.append(new(vision.detection3d, header=header,
-                       results=[vision.result(obj.class_name, float(obj.score), pose)],
+                       results=[vision.result(obj.class_name, float(obj.score), pose,
+                                              obj.covariance)],
                        bbox=bbox, id=str(obj.id)))
     return new(vision.detection3d_array, header=header, detections=out)
 
@@ -191,10 +205,31 @@ def objects_from_msg(msg: Any) -> List[Object3D]:
         size = vector_from_msg(get(bbox, 'size'), 'bbox.size')
         if np.any(size < 0):
             raise MessageError(f'negative box size {size.tolist()}')
-        name, score = _best(get(detection, 'results'))
+        results = get(detection, 'results')
+        name, score = _best(results)
         position = vector_from_msg(get(center, 'position'), 'bbox.center.position')
         orientation = quaternion_from_msg(get(center, 'orientation'), 'bbox.center.orientation')
         out.append(Object3D(class_name=name, score=score, position=position,
                             orientation=orientation, size=size,
-                            id=as_str(get(detection, 'id'), 'id')))
+                            id=as_str(get(detection, 'id'), 'id'),
+                            covariance=_position_covariance(results, name)))
     return out
+
+
+def _position_covariance(results: Any, class_name: str) -> Optional[np.ndarray]:
+    """Return the best hypothesis' 3x3 position covariance (None: all zeros, unknown)."""
+    for result in results:
+        hypothesis = getattr(result, 'hypothesis', result)
+        name = getattr(hypothesis, 'class_id', None)
+        if name is None:
+            name = get(hypothesis, 'id')
+        if name != class_name:
+            continue
+        values = np.asarray(get(get(result, 'pose'), 'covariance'), np.float64)
+        if values.size != 36:
+            raise MessageError(f'pose covariance has {values.size} values, expected 36')
+        block = values.reshape(6, 6)[:3, :3].copy()
+        if not np.all(np.isfinite(block)):
+            raise MessageError('non-finite pose covariance')
+        return None if not np.any(block) else block
+    return None

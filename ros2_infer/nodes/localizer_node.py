@@ -6,7 +6,8 @@ A thin driver of the core :class:`~ros2_infer.core.pipeline.FusionPipeline`, fed
 ``ros2_infer.conversions`` and handed to ``on_odom`` / ``on_scan`` / ``on_camera_info`` /
 ``on_detections`` / ``on_slam_pose`` / ``on_tf`` in arrival order; the core queues each
 measurement until odometry covers its stamp. Publishes ``objects`` (Detection3DArray in the
-map frame, stamped with the image stamp), ``landmarks`` (MarkerArray) and ``pose``
+map frame, stamped with the image stamp), ``objects_base`` (the same in the base frame, from the
+first image on), ``landmarks`` (MarkerArray) and ``pose``
 (PoseWithCovarianceStamped at the odometry stamps, causal), and broadcasts map->odom only with
 ``publish_map_to_odom``. With ``objects.use_depth`` the depth node's ``depth`` image of the
 same stamp goes with each image's detections (objects the scan misses); it is looked up, never
@@ -54,7 +55,8 @@ from ros2_infer.core.pipeline import FusedPose, FusionPipeline, Output
 from ros2_infer.nodes.base import (
     latched_qos, output_qos, ParameterizedNode, run_nodes, sensor_qos, THROTTLE_S)
 from ros2_infer.nodes.localizer_support import (
-    apply_values, check_combination, DepthByStamp, fault_message, FaultReporter, fused_pose,
+    apply_values, base_objects, check_combination, DepthByStamp, fault_message, FaultReporter,
+    fused_pose,
     landmark_objects, LIVE_PARAMS, LOCALIZER_PARAMS, map_objects, map_to_odom,
     pipeline_config, SLAM_INPUTS)
 from ros2_infer.nodes.stats import diagnostic_array, NodeStats
@@ -151,6 +153,8 @@ class LocalizerNode(ParameterizedNode, Node):
         self._outputs = {
             'objects': self.create_lifecycle_publisher(Detection3DArray, 'objects',
                                                        output_qos()),
+            'objects_base': self.create_lifecycle_publisher(Detection3DArray, 'objects_base',
+                                                            output_qos()),
             'landmarks': self.create_lifecycle_publisher(MarkerArray, 'landmarks',
                                                          latched_qos()),
             'pose': self.create_lifecycle_publisher(PoseWithCovarianceStamped, 'pose',
@@ -354,6 +358,10 @@ class LocalizerNode(ParameterizedNode, Node):
                 pub = self._outputs.get('objects')
                 if pub is not None:
                     pub.publish(objects_to_msg(map_objects(out.data), header, self.vision))
+                pub = self._outputs.get('objects_base')
+                if pub is not None:
+                    header = make_header(None, out.stamp_ns, self.param('frames.base'))
+                    pub.publish(objects_to_msg(base_objects(out.data), header, self.vision))
 
     def _publish_pose(self, ns: int, fused: FusedPose) -> None:
         pub = self._outputs.get('pose')

@@ -187,7 +187,26 @@ def map_objects(objects: Sequence[MapObject]) -> List[Object3D]:
         obj = mo.object
         out.append(Object3D(class_name=obj.class_name, position=position,
                             size=np.asarray(obj.size, np.float64), score=float(obj.score),
-                            id='' if mo.landmark_id is None else str(mo.landmark_id)))
+                            id='' if mo.landmark_id is None else str(mo.landmark_id),
+                            covariance=np.asarray(mo.covariance_map, np.float64)))
+    return out
+
+
+def base_objects(objects: Sequence[MapObject]) -> List[Object3D]:
+    """
+    Return the objects in the robot base frame at their image stamp (``objects_to_msg``).
+
+    These exist from the first image on (no map pose needed) and carry the object estimate's
+    own covariance: what a local planner or an obstacle layer wants.
+    """
+    out = []
+    for mo in objects:
+        obj = mo.object
+        out.append(Object3D(class_name=obj.class_name,
+                            position=np.asarray(obj.position, np.float64),
+                            size=np.asarray(obj.size, np.float64), score=float(obj.score),
+                            id='' if mo.landmark_id is None else str(mo.landmark_id),
+                            covariance=np.asarray(obj.covariance, np.float64)))
     return out
 
 

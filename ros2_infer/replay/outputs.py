@@ -12,6 +12,7 @@ from ros2_infer.replay import metrics as M
 
 POSE_TOPIC = '/fusion/pose'
 OBJECTS_TOPIC = '/fusion/objects'
+OBJECTS_BASE_TOPIC = '/fusion/objects_base'
 LANDMARKS_TOPIC = '/fusion/landmarks'
 MAP_TO_ODOM_TOPIC = '/fusion/map_to_odom'
 
@@ -19,16 +20,18 @@ MAP_TO_ODOM_TOPIC = '/fusion/map_to_odom'
 class OutputBag:
     """Write pipeline outputs as ROS messages (log time = the input's arrival time)."""
 
-    def __init__(self, path, map_frame: str = 'map') -> None:
+    def __init__(self, path, map_frame: str = 'map', base_frame: str = 'base_footprint') -> None:
         """Open ``path`` (a new bag directory) and declare the output topics."""
         from ros2_infer.rosbag.typestore import get_typestore
         from ros2_infer.rosbag.writer import BagWriter
         self.t = get_typestore().types
         self.map_frame = map_frame
+        self.base_frame = base_frame
         self.bag = BagWriter(path).open()
         self.bag.add_topic(POSE_TOPIC, 'geometry_msgs/msg/PoseWithCovarianceStamped')
         self.bag.add_topic(MAP_TO_ODOM_TOPIC, 'geometry_msgs/msg/TransformStamped')
         self.bag.add_topic(OBJECTS_TOPIC, 'vision_msgs/msg/Detection3DArray')
+        self.bag.add_topic(OBJECTS_BASE_TOPIC, 'vision_msgs/msg/Detection3DArray')
         self.bag.add_topic(LANDMARKS_TOPIC, 'vision_msgs/msg/Detection3DArray')
         self.last_log = 0
 
@@ -98,6 +101,14 @@ class OutputBag:
                                             mo.object.score, mo.position_map,
                                             mo.covariance_map, mo.object.size))
             self.bag.write(OBJECTS_TOPIC, t['vision_msgs/msg/Detection3DArray'](
+                header=header, detections=dets), log_ns)
+            # The same objects in the base frame at the image stamp, with their own covariance.
+            header = self._header(out.stamp_ns, self.base_frame)
+            dets = [self._detection(header, '' if mo.landmark_id is None else
+                                    str(mo.landmark_id), mo.object.class_name, mo.object.score,
+                                    mo.object.position, mo.object.covariance, mo.object.size)
+                    for mo in out.data]
+            self.bag.write(OBJECTS_BASE_TOPIC, t['vision_msgs/msg/Detection3DArray'](
                 header=header, detections=dets), log_ns)
 
     def write_landmarks(self, log_ns: int, stamp: int, landmarks) -> None:
