@@ -8,6 +8,8 @@ import pytest
 from ros2_infer.core.geometry import se2_between, se2_compose
 from ros2_infer.core.localizer import Localizer, LocalizerConfig, sanitize_covariance
 
+SEC_NS = 1_000_000_000
+
 
 def test_amcl_zeros_nan_and_negative_variances_are_sanitised():
     amcl = np.zeros((6, 6))
@@ -193,3 +195,26 @@ def test_a_known_maps_shared_offset_is_weighed_against_slam(window, joint):
     for ident in (1, 2, 3):
         mapped = loc.known_priors[ident][0]
         assert np.allclose(loc.smoothed_landmark(ident) - offset, mapped, atol=0.01)
+
+
+def test_a_relocalisation_starts_the_maps_offset_again_from_its_prior():
+    loc = Localizer(None, np.eye(2) * 0.02 ** 2)
+    cov = np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2])
+    loc.initialize(0, np.zeros(3), np.zeros(3), cov)
+    loc.add_landmark(1, np.array([2.0, 0.0]), np.eye(2) * 0.005 ** 2, shares_offset=True)
+    # Seen 5 cm nearer than mapped, with a sharp observation: the offset takes some of it.
+    loc.add_landmark_observation(loc.keyframes[0], 1, np.array([1.95, 0.0]),
+                                 np.eye(2) * 0.005 ** 2)
+    loc.update([1])
+    assert loc.map_offset()[0] < -0.005
+    # A kidnap re-initialises the graph: nothing of the old run's offset survives.
+    loc.initialize(10 * SEC_NS, np.zeros(3), np.array([1.0, 1.0, 0.0]), cov)
+    assert not loc.has_map_offset and loc.map_offset() is None
+    loc.add_landmark(1, np.array([2.0, 0.0]), np.eye(2) * 0.005 ** 2, shares_offset=True)
+    loc.update([1])
+    assert loc.has_map_offset and np.allclose(loc.map_offset(), 0.0, atol=1e-9)
+    # Without a map offset covariance the same call is an independent prior.
+    plain = Localizer()
+    plain.initialize(0, np.zeros(3), np.zeros(3), cov)
+    plain.add_landmark(1, np.array([2.0, 0.0]), np.eye(2) * 0.005 ** 2, shares_offset=True)
+    assert not plain.has_map_offset and plain.known_priors[1][2] is False
