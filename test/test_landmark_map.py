@@ -196,3 +196,22 @@ def test_merge_maps_cli(tmp_path, capsys):
                  '--out', str(tmp_path / 'x.yaml')]) == 1
     assert 'different frames' in capsys.readouterr().err
     assert not (tmp_path / 'x.yaml').exists()
+
+
+def test_a_map_with_uncorrelated_landmarks_saves_and_loads_again(tmp_path):
+    from ros2_infer.core.pipeline import FusionPipeline
+
+    # Three known landmarks that nothing has tied together: their joint covariance has no
+    # shared part, and the exported offset is still a covariance a map file can hold.
+    known = [_pillar(i, float(i), 0.0) for i in (1, 2, 3)]
+    pipeline = FusionPipeline(known_map=known, known_map_sigma=0.01)
+    loc = pipeline.localizer
+    loc.initialize(0, np.zeros(3), np.zeros(3), np.diag([0.05 ** 2, 0.05 ** 2, 0.02 ** 2]))
+    for lm in known:
+        loc.add_landmark(lm.id, np.array(lm.position[:2]), np.eye(2) * 0.01 ** 2)
+    loc.update([1, 2, 3])
+    landmarks, offset = pipeline.export_map()
+    assert offset is not None and 0.0 < offset[0] < 1e-6
+    assert all(lm.covariance[0] == pytest.approx(1e-4, rel=1e-3) for lm in landmarks)
+    save_landmark_map(tmp_path / 'm.yaml', landmarks, offset_covariance=offset)
+    assert read_landmark_map(tmp_path / 'm.yaml').offset_covariance == pytest.approx(offset)

@@ -17,9 +17,9 @@ is (a map saved by a mapping run: every landmark carries that run's mean SLAM er
 more variable, that offset, with the map's covariance as its prior; each known landmark is then
 tied to it with only its own, much smaller, covariance. The run's SLAM stream then weighs in on
 the offset instead of being overruled by a dozen landmarks counted as independent. The graph
-is re-based every ``window`` keyframes
-(a fresh iSAM2 seeded with the joint marginal of the newest keyframe, the newest SLAM bias and
-the landmarks) so that the cost per event stays flat over long runs.
+is re-based every ``window`` keyframes (a fresh iSAM2 seeded with the joint marginal of the
+newest keyframe, the newest SLAM bias, the landmarks and that offset) so that the cost per
+event stays flat over long runs.
 
 Outputs are causal: the pose at an odometry stamp is the newest keyframe's estimate composed
 with the odometry since that keyframe.

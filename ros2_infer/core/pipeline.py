@@ -539,6 +539,8 @@ class FusionPipeline:
         if joint is None or not np.all(np.isfinite(joint)):
             return landmarks, None
         own, shared = split_offset_covariance(joint)
+        # Kept positive definite (0.1 mm): a map file's covariances must be, to load again.
+        shared = clip_eigenvalues(shared, 1e-8)
         own_of = dict(zip(observed, own))
         out = []
         for lm in landmarks:
