@@ -110,6 +110,14 @@ def _biased_slam(truth, dt, rng, tau=15.0, sigma=(0.045, 0.045, 0.02), white=(0.
     return np.array(slam), np.array(bias)
 
 
+def _observe(loc, kf, pose, marks, rng, sigma):
+    """Range-bearing observations (σ ``sigma`` per axis) of the marks within 3 m of ``pose``."""
+    for ident, lm in marks.items():
+        rel = se2_between(pose, np.array([*lm, 0.0]))[:2] + rng.normal(0, sigma, 2)
+        if np.hypot(*rel) < 3.0:
+            loc.add_landmark_observation(kf, ident, rel, np.eye(2) * sigma ** 2)
+
+
 def test_the_slam_bias_state_absorbs_a_slowly_varying_slam_error_given_landmarks():
     """Known landmarks pin the pose; the bias state takes SLAM's slow error (with re-bases)."""
     truth, odom, _, dt = _drive(n=900)
@@ -130,10 +138,7 @@ def test_the_slam_bias_state_absorbs_a_slowly_varying_slam_error_given_landmarks
             loc.add_pose_measurement(int(j * dt * 1e9), odom[j], slam[j], cov)
             bias_err.append(loc.bias_est[:2] - bias[j, :2])
         if k % 3 == 0:
-            for ident, lm in marks.items():
-                rel = se2_between(truth[k], np.array([*lm, 0.0]))[:2] + rng.normal(0, 0.02, 2)
-                if np.hypot(*rel) < 3.0:
-                    loc.add_landmark_observation(kf, ident, rel, np.eye(2) * 0.02 ** 2)
+            _observe(loc, kf, truth[k], marks, rng, 0.02)
         loc.update(list(marks))
         fused.append(loc.predict(odom[k], stamp)[0])
     fused = np.array(fused)
@@ -165,10 +170,7 @@ def _localize_with_shifted_map(offset_cov, window=300, joint=True):
         if k % 10 == 0:
             loc.add_pose_measurement(int((k - 2) * dt * 1e9), odom[k - 2], slam[k - 2], cov)
         if k % 3 == 0:
-            for ident, lm in marks.items():
-                rel = se2_between(truth[k], np.array([*lm, 0.0]))[:2] + rng.normal(0, 0.01, 2)
-                if np.hypot(*rel) < 3.0:
-                    loc.add_landmark_observation(kf, ident, rel, np.eye(2) * 0.01 ** 2)
+            _observe(loc, kf, truth[k], marks, rng, 0.01)
         loc.update(list(marks))
         errors.append(loc.predict(odom[k], stamp)[0][:2] - truth[k, :2])
     return np.mean(errors[300:], axis=0), loc

@@ -285,19 +285,24 @@ def test_map_to_odom_is_broadcast_only_when_enabled(rig):
     assert edge.transform.translation.x == pytest.approx(1.0, abs=0.01)
 
 
-def test_objects_carry_the_image_stamp_and_the_map_frame(rig):
-    executor, probe, start = rig
-    probe.tf_static.publish(TFMessage(transforms=[
-        transform(0, 'base_footprint', OPTICAL, (0.076, 0.0, 0.103), (-0.5, 0.5, -0.5, 0.5))]))
-    node = start()
+def see_and_localize(executor, probe, node):
+    """Send the camera info, wait for the latched camera mount, then localise."""
     camera = CameraInfo(640, 480, np.array([[530.5, 0, 320.5], [0, 530.5, 240.5], [0, 0, 1]]),
                         np.zeros(5))
     assert publish_until(executor, probe.info,
                          conv.camera_info_to_msg(camera, conv.make_header(None, T0, OPTICAL)),
                          lambda: node.pipeline.camera is not None)
     assert spin_until(executor, lambda: node._tf_buffer.can_transform(
-        'base_footprint', OPTICAL, Time()))                  # the latched mount arrived
+        'base_footprint', OPTICAL, Time()))
     localize(executor, probe, node)
+
+
+def test_objects_carry_the_image_stamp_and_the_map_frame(rig):
+    executor, probe, start = rig
+    probe.tf_static.publish(TFMessage(transforms=[
+        transform(0, 'base_footprint', OPTICAL, (0.076, 0.0, 0.103), (-0.5, 0.5, -0.5, 0.5))]))
+    node = start()
+    see_and_localize(executor, probe, node)
     image_ns = T0 + SEC // 20
     detections = Detections(np.array([[300.0, 300.0, 340.0, 400.0]], np.float32),
                             np.array([0.9], np.float32), np.array([0]), ('pillar',))
@@ -327,14 +332,7 @@ def test_objects_the_scan_misses_are_placed_by_the_depth_of_their_own_image(rig)
     depth_pub = probe.node.create_publisher(Image, 'depth', sensor_qos())
     node = start(**{'objects.use_depth': True})
     spin_until(executor, lambda: depth_pub.get_subscription_count() > 0, 5.0)
-    camera = CameraInfo(640, 480, np.array([[530.5, 0, 320.5], [0, 530.5, 240.5], [0, 0, 1]]),
-                        np.zeros(5))
-    assert publish_until(executor, probe.info,
-                         conv.camera_info_to_msg(camera, conv.make_header(None, T0, OPTICAL)),
-                         lambda: node.pipeline.camera is not None)
-    assert spin_until(executor, lambda: node._tf_buffer.can_transform(
-        'base_footprint', OPTICAL, Time()))
-    localize(executor, probe, node)
+    see_and_localize(executor, probe, node)
     image_ns = T0 + SEC // 20
     # The depth node's output for this image: 2 m everywhere (REP 118, 32FC1).
     depth = conv.array_to_image(np.full((480, 640), 2.0, np.float32), '32FC1',
