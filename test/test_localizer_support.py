@@ -15,7 +15,8 @@ from ros2_infer import conversions as conv  # noqa: E402, I100 (after the skip)
 from ros2_infer.core.detections import Detections  # noqa: E402
 from ros2_infer.core.landmark_map import Landmark  # noqa: E402
 from ros2_infer.core.objects import Object3D as CoreObject  # noqa: E402
-from ros2_infer.core.pipeline import FusedPose, FusionPipeline, MapObject  # noqa: E402
+from ros2_infer.core.pipeline import (FusedPose, FusionPipeline, MapObject,  # noqa: E402
+                                      PipelineConfig)
 from ros2_infer.core.sensors import CameraInfo, PoseStamped, Transform  # noqa: E402
 from ros2_infer.nodes.localizer_support import (  # noqa: E402
     apply_values, base_objects, check_combination, DepthByStamp, fault_message, FaultReporter,
@@ -67,8 +68,12 @@ def test_pipeline_config_follows_the_parameters():
     values = defaults(**{'frames.base': 'base_link', 'camera_frame': 'cam_optical',
                          'slam.input': 'tf', 'map.mode': 'known', 'map.known_file': 'x',
                          'slam.gate': 9.0, 'slam.min_sigma_xy': 0.05,
-                         'fusion.max_scan_age': 0.1, 'objects.min_score': 0.6})
+                         'fusion.max_scan_age': 0.1, 'objects.min_score': 0.6,
+                         'odom.drift_sigma_rate': 0.0, 'odom.drift_sigma_distance': 0.0})
     config = pipeline_config(values)
+    assert config.localizer.odom_drift_sigma == (0.0, 0.0)      # no drift state
+    assert PipelineConfig().localizer.odom_drift_sigma == \
+        (defaults()['odom.drift_sigma_rate'], defaults()['odom.drift_sigma_distance'])
     assert (config.map_frame, config.odom_frame, config.base_frame) == \
         ('map', 'odom', 'base_link')
     assert config.camera_frame == 'cam_optical'

@@ -1,25 +1,27 @@
 """
 Pose fusion on a gtsam iSAM2 factor graph: odometry, late SLAM poses and landmark factors.
 
-Keyframes (SE(2) poses of base_footprint in the map) are created at image and SLAM stamps, in
-stamp order; odometry between them is a BetweenFactor whose noise grows with the distance and
-rotation travelled. A SLAM pose (AMCL, slam_toolbox or Cartographer's map→odom ∘ odom) arrives
-late: it is moved to the keyframe nearest its stamp with the odometry between the two stamps
-and added as a robust (Cauchy) factor after a Mahalanobis gate. SLAM errors are not white: AMCL
-and scan-matching SLAM drift slowly (a bias that persists for tens of seconds), so the SLAM
-factor measures ``pose + bias`` (additive in the map frame), where the bias is a state of its own:
-one 3-vector (x, y, yaw) per ``slam_bias_step`` seconds of SLAM stamps, a zero-mean first-order
-Gauss–Markov process (stationary σ ``slam_bias_sigma``, correlation time ``slam_bias_tau``).
-Landmarks then pin the pose while the bias absorbs SLAM's slow error; without landmarks the
-zero-mean bias makes the pose average SLAM over its correlation time. Landmark observations are
-range–bearing factors with a Huber kernel. A known map that says how uncertain its shared offset
-is (a map saved by a mapping run: every landmark carries that run's mean SLAM error) gets one
-more variable, that offset, with the map's covariance as its prior; each known landmark is then
-tied to it with only its own, much smaller, covariance. The run's SLAM stream then weighs in on
-the offset instead of being overruled by a dozen landmarks counted as independent. The graph
-is re-based every ``window`` keyframes (a fresh iSAM2 seeded with the joint marginal of the
-newest keyframe, the newest SLAM bias, the landmarks and that offset) so that the cost per
-event stays flat over long runs.
+Keyframes (SE(2) poses of base_footprint in the map) are created at image and SLAM stamps, in stamp
+order; odometry between them is a between-factor whose noise grows with the distance and rotation
+travelled. Odometry's heading error is mostly systematic (a gyro bias, unequal wheels), so each
+increment's yaw is corrected by a drift state (rad/s, rad/m; a random walk, one variable per
+``odom_drift_step`` seconds) that landmarks and SLAM make observable. A SLAM pose (AMCL,
+slam_toolbox or Cartographer's map→odom ∘ odom) arrives late: it is moved to the keyframe nearest
+its stamp with the odometry between the two stamps and added as a robust (Cauchy) factor after a
+Mahalanobis gate. SLAM errors are not white: AMCL and scan-matching SLAM drift slowly (a bias that
+persists for tens of seconds), so the SLAM factor measures ``pose + bias`` (additive in the map
+frame), where the bias is a state of its own: one 3-vector (x, y, yaw) per ``slam_bias_step``
+seconds of SLAM stamps, a zero-mean first-order Gauss–Markov process (stationary σ
+``slam_bias_sigma``, correlation time ``slam_bias_tau``). Landmarks then pin the pose while the
+bias absorbs SLAM's slow error; without landmarks the zero-mean bias makes the pose average SLAM
+over its correlation time. Landmark observations are range–bearing factors with a Huber kernel. A
+known map that says how uncertain its shared offset is (a map saved by a mapping run: every
+landmark carries that run's mean SLAM error) gets one more variable, that offset, with the map's
+covariance as its prior; each known landmark is then tied to it with only its own, much smaller,
+covariance. The run's SLAM stream then weighs in on the offset instead of being overruled by a
+dozen landmarks counted as independent. The graph is re-based every ``window`` keyframes (a fresh
+iSAM2 seeded with the joint marginal of the newest keyframe, the newest SLAM bias and drift, the
+landmarks and that offset) so that the cost per event stays flat over long runs.
 
 Outputs are causal: the pose at an odometry stamp is the newest keyframe's estimate composed
 with the odometry since that keyframe.
@@ -33,6 +35,8 @@ import gtsam
 import numpy as np
 
 from ros2_infer.core.geometry import se2_between, se2_compose, wrap_angle
+from ros2_infer.core.graph_factors import (dense_prior, gauss_markov_error, odometry_drift_error,
+                                           slam_bias_error)
 
 
 @dataclass
@@ -60,6 +64,12 @@ class LocalizerConfig:
     slam_bias_tau: float = 20.0            # correlation time (s)
     slam_bias_step: float = 1.0            # one bias variable per this many seconds of SLAM
     slam_white_scale: float = 0.5          # σ of a SLAM factor = this x the (sanitised) SLAM σ
+    # Odometry heading drift (rad/s, rad/m): a gyro bias and unequal wheels turn the odometry's
+    # heading steadily, not at random. A random-walk state takes it out of every increment;
+    # 0 disables it.
+    odom_drift_sigma: tuple = (0.002, 0.01)   # prior σ (rad/s, rad/m)
+    odom_drift_walk: tuple = (2e-5, 2e-5)     # random walk σ per √s
+    odom_drift_step: float = 5.0              # one drift variable per this many seconds
 
 
 @dataclass
@@ -126,76 +136,17 @@ def L(i: int) -> int:  # noqa: N802 - gtsam symbol naming
     return gtsam.symbol('l', i)
 
 
+def D(i: int) -> int:  # noqa: N802 - gtsam symbol naming
+    """Key of odometry heading drift ``i``."""
+    return gtsam.symbol('d', i)
+
+
 MAP_OFFSET = gtsam.Symbol('o', 0).key()   # shared offset of a known map's landmarks
 
 
 def B(i: int) -> int:  # noqa: N802 - gtsam symbol naming
     """Key of SLAM bias ``i``."""
     return gtsam.symbol('b', i)
-
-
-def _slam_bias_error(measured: np.ndarray):
-    """SLAM factor on (pose, bias): ``pose + bias - measured``, in the map frame."""
-    def error(factor, values, jacobians):
-        pose = values.atPose2(factor.keys()[0])
-        bias = values.atVector(factor.keys()[1])
-        err = np.array([pose.x() + bias[0] - measured[0], pose.y() + bias[1] - measured[1],
-                        wrap_angle(pose.theta() + bias[2] - measured[2])])
-        if jacobians is not None:
-            c, s = math.cos(pose.theta()), math.sin(pose.theta())
-            jacobians[0] = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-            jacobians[1] = np.eye(3)
-        return err
-    return error
-
-
-def _gauss_markov_error(a: float):
-    """Bias transition ``b_j - a b_i`` (a = exp(-dt/tau))."""
-    def error(factor, values, jacobians):
-        bi = values.atVector(factor.keys()[0])
-        bj = values.atVector(factor.keys()[1])
-        if jacobians is not None:
-            jacobians[0] = -a * np.eye(3)
-            jacobians[1] = np.eye(3)
-        return bj - a * bi
-    return error
-
-
-def _dense_prior(keys: list[int], info: np.ndarray) -> gtsam.HessianFactor:
-    """
-    Return a zero-mean Gaussian factor with information ``info`` on ``keys`` (tangent spaces).
-
-    gtsam's Python API builds Hessian factors of at most three keys: sum pairwise ones (each
-    diagonal block once) into one dense factor.
-    """
-    dims = [3 if gtsam.Symbol(k).chr() in (ord('x'), ord('b')) else 2 for k in keys]
-    off = np.cumsum([0] + dims)
-
-    def blk(i, j):
-        return info[off[i]:off[i + 1], off[j]:off[j + 1]]
-
-    if len(keys) == 1:
-        return gtsam.HessianFactor(keys[0], blk(0, 0), np.zeros(dims[0]), 0.0)
-    graph = gtsam.GaussianFactorGraph()
-    for i in range(len(keys)):
-        for j in range(i + 1, len(keys)):
-            gii = blk(i, i) if i == 0 and j == 1 else np.zeros((dims[i], dims[i]))
-            gjj = blk(j, j) if i == 0 else np.zeros((dims[j], dims[j]))
-            graph.add(gtsam.HessianFactor(keys[i], keys[j], gii, blk(i, j), np.zeros(dims[i]),
-                                          gjj, np.zeros(dims[j]), 0.0))
-    return gtsam.HessianFactor(graph)
-
-
-def _joint_prior_error(pose: gtsam.Pose2, bias: np.ndarray):
-    """Joint prior on (pose, bias) with a 6x6 covariance (re-base); Jacobians at the mean."""
-    def error(factor, values, jacobians):
-        p = values.atPose2(factor.keys()[0])
-        b = values.atVector(factor.keys()[1])
-        if jacobians is not None:
-            jacobians[0] = np.vstack([np.eye(3), np.zeros((3, 3))])
-            jacobians[1] = np.vstack([np.zeros((3, 3)), np.eye(3)])
-        return np.concatenate([pose.localCoordinates(p), b - bias])
-    return error
 
 
 class Localizer:
@@ -214,6 +165,9 @@ class Localizer:
             np.asarray(map_offset_cov, float).copy()
         self.stats = {'slam_accepted': 0, 'slam_rejected': 0, 'landmark_factors': 0,
                       'rebases': 0, 'keyframes': 0}
+        # What is known of the odometry's heading drift survives a reset (a relocalisation or
+        # a time jump does not change the robot's wheels and gyro): (mean, covariance).
+        self.drift_prior = (np.zeros(2), np.diag(np.square(self._drift_sigma())))
         self.reset()
 
     def reset(self) -> None:
@@ -241,12 +195,21 @@ class Localizer:
         self.bias_est = np.zeros(3)
         self.joint_cov = np.zeros((6, 6))
         self._joint_stale: tuple | None = None   # (pose, bias) keys: joint_cov outdated
+        # Odometry heading drift variables: (key, stamp) of the newest and its estimate.
+        self.drift_counter = 0
+        self.drift_last: tuple[int, int] | None = None
+        self.drift_est = self.drift_prior[0].copy()
 
     @property
     def bias_enabled(self) -> bool:
         """Whether SLAM factors measure pose + a Gauss–Markov bias state."""
         return any(v > 0.0 for v in self.config.slam_bias_sigma) and \
             self.config.slam_bias_tau > 0.0
+
+    @property
+    def drift_enabled(self) -> bool:
+        """Whether odometry factors carry a heading-drift state."""
+        return any(v > 0.0 for v in self.config.odom_drift_sigma)
 
     @property
     def initialized(self) -> bool:
@@ -273,8 +236,19 @@ class Localizer:
         With the bias state the anchor is a SLAM-style factor on pose + bias (the bias with its
         zero-mean prior), so that later evidence can move the first pose's error into the bias.
         """
+        if self.drift_last is not None:      # a relocalisation keeps what the drift was
+            try:
+                self.drift_prior = (self.drift_est.copy(), np.asarray(
+                    self.isam.marginalCovariance(self.drift_last[0])))
+            except RuntimeError:
+                pass
         self.reset()
         kf = self._new_keyframe(stamp_ns, odom, pose)
+        if self.drift_enabled:
+            mean, drift_cov = self.drift_prior
+            key = self._new_drift(stamp_ns, mean)
+            self.graph.add(gtsam.PriorFactorVector(
+                key, mean, gtsam.noiseModel.Gaussian.Covariance(drift_cov)))
         body = rotate_covariance(cov, -pose[2])
         self.latest_cov = body.copy()
         if self.bias_enabled:
@@ -285,7 +259,7 @@ class Localizer:
             white = cov * self.config.slam_white_scale ** 2
             self.graph.add(gtsam.CustomFactor(gtsam.noiseModel.Gaussian.Covariance(white),
                                               gtsam.KeyVector([kf.key, key]),
-                                              _slam_bias_error(np.asarray(pose, float))))
+                                              slam_bias_error(np.asarray(pose, float))))
             self.joint_cov = np.zeros((6, 6))
             self.joint_cov[:3, :3] = body
             self.joint_cov[3:, 3:] = np.diag(sig ** 2)
@@ -334,8 +308,39 @@ class Localizer:
         sig = self._bias_sigma() * math.sqrt(max(1.0 - a * a, 1e-6))
         self.graph.add(gtsam.CustomFactor(gtsam.noiseModel.Diagonal.Sigmas(sig),
                                           gtsam.KeyVector([key, new]),
-                                          _gauss_markov_error(a)))
+                                          gauss_markov_error(a)))
         return new
+
+    def _drift_sigma(self) -> np.ndarray:
+        return np.maximum(np.asarray(self.config.odom_drift_sigma, float), 1e-9)
+
+    def _new_drift(self, stamp_ns: int, guess: np.ndarray) -> int:
+        key = D(self.drift_counter)
+        self.drift_counter += 1
+        self.drift_last = (key, int(stamp_ns))
+        self.values.insert(key, np.asarray(guess, float).copy())
+        self.drift_est = np.asarray(guess, float).copy()
+        return key
+
+    def _drift_for(self, stamp_ns: int) -> int:
+        """Return the drift key for an odometry increment ending at ``stamp_ns``."""
+        key, last = self.drift_last
+        dt = (stamp_ns - last) * 1e-9
+        if dt < self.config.odom_drift_step:
+            return key
+        new = self._new_drift(stamp_ns, self.drift_est)
+        sig = np.maximum(np.asarray(self.config.odom_drift_walk, float) * math.sqrt(dt), 1e-12)
+        self.graph.add(gtsam.CustomFactor(gtsam.noiseModel.Diagonal.Sigmas(sig),
+                                          gtsam.KeyVector([key, new]), gauss_markov_error(1.0)))
+        return new
+
+    def undrift(self, delta: np.ndarray, dt: float) -> np.ndarray:
+        """Return an odometry increment over ``dt`` s with the estimated heading drift removed."""
+        if self.drift_last is None:
+            return delta
+        out = np.asarray(delta, float).copy()
+        out[2] -= self.drift_est[0] * max(dt, 0.0) + self.drift_est[1] * math.hypot(out[0], out[1])
+        return out
 
     def _new_keyframe(self, stamp_ns: int, odom: np.ndarray, guess: np.ndarray) -> Keyframe:
         kf = Keyframe(X(self.counter), int(stamp_ns), np.asarray(odom, float).copy())
@@ -358,11 +363,17 @@ class Localizer:
         last = self.keyframes[-1]
         if stamp_ns > last.stamp_ns + merge_ns:
             delta = se2_between(last.odom, odom)
-            guess = se2_compose(self.estimates[last.key], delta)
+            dt = (stamp_ns - last.stamp_ns) * 1e-9
+            guess = se2_compose(self.estimates[last.key], self.undrift(delta, dt))
             kf = self._new_keyframe(stamp_ns, odom, guess)
-            sig = self.odom_noise(delta, (stamp_ns - last.stamp_ns) * 1e-9)
-            self.graph.add(gtsam.BetweenFactorPose2(last.key, kf.key, _pose2(delta),
-                                                    gtsam.noiseModel.Diagonal.Sigmas(sig)))
+            noise = gtsam.noiseModel.Diagonal.Sigmas(self.odom_noise(delta, dt))
+            if self.drift_last is not None:
+                dkey = self._drift_for(stamp_ns)
+                self.graph.add(gtsam.CustomFactor(
+                    noise, gtsam.KeyVector([last.key, kf.key, dkey]),
+                    odometry_drift_error(delta, dt, math.hypot(delta[0], delta[1]))))
+            else:
+                self.graph.add(gtsam.BetweenFactorPose2(last.key, kf.key, _pose2(delta), noise))
             return kf
         return self.nearest(stamp_ns)
 
@@ -434,7 +445,7 @@ class Localizer:
             noise = gtsam.noiseModel.Robust.Create(kernel,
                                                    gtsam.noiseModel.Gaussian.Covariance(cov))
             self.graph.add(gtsam.CustomFactor(noise, gtsam.KeyVector([kf.key, bkey]),
-                                              _slam_bias_error(measured)))
+                                              slam_bias_error(measured)))
         else:
             noise = gtsam.noiseModel.Robust.Create(
                 kernel, gtsam.noiseModel.Gaussian.Covariance(
@@ -539,6 +550,9 @@ class Localizer:
             if L(ident) in self.landmark_keys:
                 self.landmark_est[ident] = np.asarray(
                     self.isam.calculateEstimatePoint2(L(ident)), float)
+        if self.drift_last is not None:
+            self.drift_est = np.asarray(self.isam.calculateEstimateVector(self.drift_last[0]),
+                                        float)
         if self.bias_last is not None:
             self.bias_est = np.asarray(self.isam.calculateEstimateVector(self.bias_last[0]),
                                        float)
@@ -575,15 +589,15 @@ class Localizer:
 
     def rebase(self) -> None:
         """
-        Start a fresh iSAM2 from the newest keyframe, the SLAM bias and the landmarks.
+        Start a fresh iSAM2 from the newest keyframe, SLAM bias and drift, and the landmarks.
 
         With ``rebase_joint`` their joint marginal (one dense Gaussian, kept as a linear factor
         at the current estimate) carries everything the old graph knew, landmark–landmark and
         pose–landmark correlations included: a known map's landmarks keep what the run has
         learnt about them. Otherwise (more than ``rebase_joint_max_landmarks`` landmarks, or the
-        joint marginal fails) the pose and bias get their joint marginal, each landmark its own
-        inflated marginal, known landmarks their map prior again and a known map's shared
-        offset its marginal.
+        joint marginal fails) the pose, SLAM bias and drift get their joint marginal, each
+        landmark its own inflated marginal, known landmarks their map prior again and a known
+        map's shared offset its marginal.
         """
         if self.config.rebase_joint and \
                 len(self.landmark_keys) <= self.config.rebase_joint_max_landmarks:
@@ -594,7 +608,7 @@ class Localizer:
                 pass
         last = self.keyframes[-1]
         pose = self.estimates[last.key]
-        cov = self.latest_cov
+        core, core_cov = self._core_marginal(last)
         lms = {}
         for key in self.landmark_keys:
             ident = gtsam.Symbol(key).index()
@@ -616,22 +630,19 @@ class Localizer:
         self.has_map_offset = False
         if offset is not None:
             self._add_map_offset(*offset)
-        keep = self.keyframes[-1:]
-        self.keyframes = keep
+        self.keyframes = [last]
         self.estimates = {last.key: pose}
-        self.values.insert(last.key, _pose2(pose))
+        # Pose, SLAM bias and drift keep their correlations: SLAM measures pose + bias much
+        # better than either, and the heading and the drift move together.
+        lin = gtsam.Values()
+        lin.insert(last.key, _pose2(pose))
         if self.bias_last is not None:
-            self._refresh_joint()
-            # Keep the pose–bias correlation: SLAM measures their sum much better than either.
-            bias, stamp = self.bias_est.copy(), self.bias_last[1]
-            bkey = self._new_bias(stamp, bias)
-            self.graph.add(gtsam.CustomFactor(
-                gtsam.noiseModel.Gaussian.Covariance(self.joint_cov * 1.5 + np.eye(6) * 1e-8),
-                gtsam.KeyVector([last.key, bkey]), _joint_prior_error(_pose2(pose), bias)))
-        else:
-            self.graph.add(gtsam.PriorFactorPose2(last.key, _pose2(pose),
-                                                  gtsam.noiseModel.Gaussian.Covariance(
-                                                      cov * 1.5 + np.eye(3) * 1e-8)))
+            lin.insert(self.bias_last[0], self.bias_est.copy())
+        if self.drift_last is not None:
+            lin.insert(self.drift_last[0], self.drift_est.copy())
+        self.values.insert(lin)
+        info = np.linalg.inv(core_cov * 1.5 + np.eye(len(core_cov)) * 1e-9)
+        self.graph.add(gtsam.LinearContainerFactor(dense_prior(core, info), lin))
         self.landmark_keys = set()
         for ident, (est, lcov, known) in lms.items():
             if known is not None:
@@ -648,9 +659,30 @@ class Localizer:
         self.graph = gtsam.NonlinearFactorGraph()
         self.values = gtsam.Values()
 
+    def _core_marginal(self, last: Keyframe) -> tuple[list[int], np.ndarray]:
+        """Keys of the newest keyframe, SLAM bias and drift, and their joint covariance."""
+        core = [last.key] + ([self.bias_last[0]] if self.bias_last is not None else [])
+        core += [self.drift_last[0]] if self.drift_last is not None else []
+        try:
+            joint = self.isam.jointMarginalCovariance(gtsam.KeyVector(core))
+            cov = np.block([[joint.at(a, b) for b in core] for a in core])
+        except (RuntimeError, IndexError):     # what is known without the graph's help
+            blocks = [self.latest_cov]
+            blocks += [np.diag(self._bias_sigma() ** 2)] if self.bias_last is not None else []
+            blocks += [self.drift_prior[1]] if self.drift_last is not None else []
+            cov = np.zeros((sum(len(b) for b in blocks),) * 2)
+            k = 0
+            for b in blocks:
+                cov[k:k + len(b), k:k + len(b)] = b
+                k += len(b)
+        if self.drift_last is not None:
+            self.drift_prior = (self.drift_est.copy(), cov[-2:, -2:].copy())
+        return core, cov
+
     def _rebase_joint(self) -> None:
         last = self.keyframes[-1]
         keys = [last.key] + ([self.bias_last[0]] if self.bias_last is not None else [])
+        keys += [self.drift_last[0]] if self.drift_last is not None else []
         keys += sorted(self.landmark_keys) + ([MAP_OFFSET] if self.has_map_offset else [])
         joint = self.isam.jointMarginalCovariance(gtsam.KeyVector(keys))
         cov = np.block([[joint.at(a, b) for b in keys] for a in keys])
@@ -660,6 +692,11 @@ class Localizer:
         if self.bias_last is not None:
             self.bias_est = np.asarray(self.isam.calculateEstimateVector(keys[1]), float)
             lin.insert(keys[1], self.bias_est.copy())
+        if self.drift_last is not None:
+            dkey = self.drift_last[0]
+            self.drift_est = np.asarray(self.isam.calculateEstimateVector(dkey), float)
+            lin.insert(dkey, self.drift_est.copy())
+            self.drift_prior = (self.drift_est.copy(), joint.at(dkey, dkey).copy())
         for key in self.landmark_keys:
             ident = gtsam.Symbol(key).index()
             self.landmark_est[ident] = np.asarray(self.isam.calculateEstimatePoint2(key), float)
@@ -669,7 +706,7 @@ class Localizer:
                                               float))
         self.isam = gtsam.ISAM2(self._params)
         self.graph = gtsam.NonlinearFactorGraph()
-        self.graph.add(gtsam.LinearContainerFactor(_dense_prior(keys, info), lin))
+        self.graph.add(gtsam.LinearContainerFactor(dense_prior(keys, info), lin))
         self.keyframes = [last]
         self.estimates = {last.key: self.estimates[last.key]}
         self.since_rebase = 0
@@ -691,12 +728,13 @@ class Localizer:
         The covariance is returned with x/y in the map frame (as PoseWithCovariance wants).
         """
         kf = self.keyframes[-1]
-        delta = se2_between(kf.odom, odom)
+        dt = abs(stamp_ns - kf.stamp_ns) * 1e-9
+        delta = self.undrift(se2_between(kf.odom, odom), dt)
         pose = se2_compose(self.estimates[kf.key], delta)
         # Covariance in the body frame: move the keyframe's through the increment, add noise.
         c, s = math.cos(delta[2]), math.sin(delta[2])
         ad_inv = np.array([[c, s, s * delta[0] - c * delta[1]],
                            [-s, c, c * delta[0] + s * delta[1]], [0.0, 0.0, 1.0]])
-        sig = self.odom_noise(delta, abs(stamp_ns - kf.stamp_ns) * 1e-9)
+        sig = self.odom_noise(delta, dt)
         cov = ad_inv @ self.latest_cov @ ad_inv.T + np.diag(sig ** 2)
         return pose, rotate_covariance(cov, pose[2])

@@ -67,6 +67,12 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
     Param('slam.white_scale', 0.5, 'With the bias state: the part of the (inflated) SLAM '
           'standard deviation that is white noise (the rest is the bias).', read_only=True,
           low=0.01, high=10.0),
+    Param('odom.drift_sigma_rate', 0.002, 'Prior standard deviation (rad/s) of the odometry '
+          "heading drift state's time part (a gyro bias), estimated with the pose. 0 (with "
+          'odom.drift_sigma_distance 0): no drift state.', read_only=True, low=0.0, high=1.0),
+    Param('odom.drift_sigma_distance', 0.01, 'Prior standard deviation (rad/m) of the '
+          "odometry heading drift state's distance part (unequal wheels).", read_only=True,
+          low=0.0, high=1.0),
     Param('map.mode', 'online', "'online': build the landmark map while running; 'known': "
           'localise against map.known_file (no new landmarks).', read_only=True,
           choices=('online', 'known')),
@@ -134,6 +140,8 @@ def apply_values(config: PipelineConfig, values: Mapping[str, Any]) -> PipelineC
     loc.slam_bias_sigma = (bias_xy, bias_xy, float(values['slam.bias_sigma_yaw']))
     loc.slam_bias_tau = float(values['slam.bias_tau'])
     loc.slam_white_scale = float(values['slam.white_scale'])
+    loc.odom_drift_sigma = (float(values['odom.drift_sigma_rate']),
+                            float(values['odom.drift_sigma_distance']))
     return config
 
 
