@@ -171,7 +171,13 @@ class Localizer:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the graph (after a time jump or a relocalisation)."""
+        """Forget the graph (after a time jump or a relocalisation), but not the drift."""
+        if getattr(self, 'drift_last', None) is not None:
+            try:
+                self.drift_prior = (self.drift_est.copy(), np.asarray(
+                    self.isam.marginalCovariance(self.drift_last[0])))
+            except RuntimeError:     # not in the solved graph yet: keep the last one
+                pass
         params = gtsam.ISAM2Params()
         params.relinearizeSkip = 1
         params.setRelinearizeThreshold(0.01)
@@ -236,12 +242,6 @@ class Localizer:
         With the bias state the anchor is a SLAM-style factor on pose + bias (the bias with its
         zero-mean prior), so that later evidence can move the first pose's error into the bias.
         """
-        if self.drift_last is not None:      # a relocalisation keeps what the drift was
-            try:
-                self.drift_prior = (self.drift_est.copy(), np.asarray(
-                    self.isam.marginalCovariance(self.drift_last[0])))
-            except RuntimeError:
-                pass
         self.reset()
         kf = self._new_keyframe(stamp_ns, odom, pose)
         if self.drift_enabled:
@@ -641,7 +641,12 @@ class Localizer:
         if self.drift_last is not None:
             lin.insert(self.drift_last[0], self.drift_est.copy())
         self.values.insert(lin)
-        info = np.linalg.inv(core_cov * 1.5 + np.eye(len(core_cov)) * 1e-9)
+        # Inflated ×1.5 (this re-base forgets on purpose), except the drift: a calibration of
+        # the odometry, which re-base after re-base would otherwise forget entirely.
+        scale = np.full(len(core_cov), math.sqrt(1.5))
+        if self.drift_last is not None:
+            scale[-2:] = 1.0
+        info = np.linalg.inv(core_cov * np.outer(scale, scale) + np.eye(len(core_cov)) * 1e-9)
         self.graph.add(gtsam.LinearContainerFactor(dense_prior(core, info), lin))
         self.landmark_keys = set()
         for ident, (est, lcov, known) in lms.items():
