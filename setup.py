@@ -49,6 +49,7 @@ setup(
             'pytest>=7',
             'hypothesis>=6',
             'rosbags>=0.10',
+            'evo>=1.20',        # the ATE is checked against evo_ape's (test_replay.py)
             'flake8-blind-except', 'flake8-builtins', 'flake8-class-newline',
             'flake8-comprehensions', 'flake8-deprecated', 'flake8-docstrings',
             'flake8-import-order', 'flake8-quotes',
