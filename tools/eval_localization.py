@@ -10,9 +10,11 @@ benchmark. A second mapping run (noise seed ``MAP2_NOISE_SEED + seed``) gives a 
 map and, merged with the first (``ros2-infer merge-maps``), a map of two runs; one mapping run of
 6 minutes (noise seed ``LONG_MAP_NOISE_SEED + seed``) a third. Saved maps carry the uncertainty
 ``FusionPipeline.export_map`` gives them and are loaded with it. ``--draws N`` also runs the
-"true map + 5 cm" configuration with N perturbation draws per seed (the table's own first). Every
-configuration replays the bag in arrival order through the same pipeline; metrics are computed
-from the poses as published online.
+"true map + 5 cm" configuration with N perturbation draws per seed (the table's own first);
+``--slam-styles slam_toolbox cartographer`` runs the localisation drive with those SLAM inputs
+(``/pose``; TF map->odom only) besides AMCL's ``/amcl_pose``. Every configuration replays the
+bag in arrival order through the same pipeline; metrics are computed from the poses as
+published online.
 
     PYTHONPATH=. python tools/eval_localization.py --out eval_loc [--seeds 1 2 3 4 5]
 """
@@ -98,6 +100,7 @@ def seed_table(seed, out_dir, detections):
     row['slam'] = ate(s.slam, gt)
     row['slam_plus_odometry'] = ate(s.slam_odom, gt)
     row['fusion_slam_odometry'] = ate(s.fused, gt)
+    row['slam_running_mean'] = M.slam_running_mean(s.slam, s.fused, gt)
     pipe, s = run(loc_bag, detections=detections)
     row['fusion_online_map'] = ate(s.fused, gt)
     errs = M.object_errors(pipe.landmarks(), objs)
@@ -147,6 +150,28 @@ def perturbation_draws(seed, detections, draws):
                    detections=detections)
         out[draw] = ate(s.fused, gt)
     return out
+
+
+def slam_style_row(seed, detections, style):
+    """
+    Run the localisation drive with another SLAM input (``--slam-style``).
+
+    SLAM, SLAM+odom and fusion without and with an online map: no saved map, since every SLAM
+    input must be usable on its own.
+    """
+    loc_bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
+                            extra=['--compressed', '--slam-style', style])[0]
+    gt, objs = M.ground_truth(loc_bag)
+    row = {}
+    _, s = run(loc_bag, landmarks=False, detections=detections)
+    row['slam'] = ate(s.slam, gt)
+    row['slam_plus_odometry'] = ate(s.slam_odom, gt)
+    row['fusion_slam_odometry'] = ate(s.fused, gt)
+    row['slam_running_mean'] = M.slam_running_mean(s.slam, s.fused, gt)
+    pipe, s = run(loc_bag, detections=detections)
+    row['fusion_online_map'] = ate(s.fused, gt)
+    row['object_map_median_m'] = median_error(pipe.landmarks(), objs)
+    return row
 
 
 def median_error(landmarks, gt_objects):
@@ -307,6 +332,8 @@ def markdown(results) -> str:
         lines += object_table(rows, det)
     for det, rows in results.get('draws', {}).items():
         lines += draws_table(rows, det)
+    for det, styles in results.get('slam_styles', {}).items():
+        lines += slam_styles_table(styles, det)
     return '\n'.join(lines)
 
 
@@ -324,6 +351,29 @@ def draws_table(rows, det) -> list[str]:
     lines += ['', f'{int((every <= 3.0).sum())} of {every.size} runs ≤ 3 cm, median '
               f'{np.median(every):.2f} cm, 90th percentile {np.percentile(every, 90):.2f} cm.', '']
     return lines
+
+
+def slam_styles_table(styles, det) -> list[str]:
+    """Render the runs with other SLAM inputs as Markdown (cm, yaw in deg)."""
+    cols = [('slam', 'SLAM'), ('slam_plus_odometry', 'SLAM+odom'),
+            ('fusion_slam_odometry', 'fusion, no landmarks'),
+            ('fusion_online_map', 'fusion, online map')]
+    lines = [f'SLAM inputs, ATE RMSE in cm (yaw RMSE in deg), detections: {det}', '',
+             '| SLAM input | seed | ' + ' | '.join(c[1] for c in cols)
+             + ' | online map vs SLAM | SLAM running mean (vs SLAM) | object map median '
+             '| SLAM run mean |', '|---' * (len(cols) + 6) + '|']
+    for style, rows in styles.items():
+        for seed, row in rows.items():
+            cells = [f"{100 * row[k]['ate']:.1f} ({row[k]['yaw']:.2f})" for k, _ in cols]
+            slam = row['slam']['ate']
+            gain = 100 * (row['fusion_online_map']['ate'] / slam - 1)
+            ref = row['slam_running_mean']
+            lines.append(f'| {style} | {seed} | ' + ' | '.join(cells)
+                         + f" | {gain:+.0f} % | {100 * ref['ate_rmse_m']:.1f} "
+                         f"({100 * (ref['ate_rmse_m'] / slam - 1):+.0f} %) "
+                         f"| {100 * row['object_map_median_m']:.1f} "
+                         f"| {100 * ref['run_mean_m']:.1f} |")
+    return lines + ['']
 
 
 def object_table(rows, det) -> list[str]:
@@ -352,6 +402,10 @@ def main() -> int:
     parser.add_argument('--detections', nargs='+', default=['ground-truth', 'model'])
     parser.add_argument('--skip', nargs='*', default=[], choices=['faults', 'cost', 'seeds'])
     parser.add_argument('--tables', default=None, help='only render tables.md of RESULTS.json')
+    parser.add_argument('--slam-styles', nargs='*', default=[],
+                        choices=['amcl', 'slam_toolbox', 'cartographer'],
+                        help='also run the localisation runs with these SLAM inputs (no saved '
+                             'maps): /pose (slam_toolbox), TF map->odom only (cartographer)')
     parser.add_argument('--draws', type=int, default=0,
                         help='also run "true map + 5 cm" with this many perturbation draws '
                              "per seed (the first is the table's own)")
@@ -379,6 +433,15 @@ def main() -> int:
             for seed in args.seeds:
                 results['draws'][d][seed] = perturbation_draws(seed, d, args.draws)
                 print('draws', d, seed, json.dumps(results['draws'][d][seed]), flush=True)
+    if args.slam_styles:
+        results['slam_styles'] = {d: {} for d in dets}
+        for d in dets:
+            for style in args.slam_styles:
+                results['slam_styles'][d][style] = {}
+                for seed in args.seeds:
+                    row = slam_style_row(seed, d, style)
+                    results['slam_styles'][d][style][seed] = row
+                    print('slam style', style, d, seed, json.dumps(row), flush=True)
     if 'faults' not in args.skip:
         results['faults'] = faults(args.seeds[0], dets[0], out)
         print(json.dumps(results['faults']), flush=True)

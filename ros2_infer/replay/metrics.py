@@ -55,6 +55,31 @@ def ate(stream, gt: PoseHistory, t_min_ns: int = 0) -> dict:
             'max_m': float(d.max()), 'n': int(e.shape[0])}
 
 
+def slam_running_mean(slam, stream, gt: PoseHistory, t_min_ns: int = 0) -> dict:
+    """
+    Measure what SLAM alone leaves a causal estimator: its running mean error, at ``stream``.
+
+    With SLAM the only absolute reference (no saved map), even an estimator that knew the
+    robot's relative motion exactly could only average the SLAM errors received so far: at a
+    stamp t it is left with the mean error of the SLAM poses stamped up to t (equal weights).
+    Its RMSE over ``stream``'s stamps is a reference for the fused pose, not a strict bound
+    (weights other than equal fit a correlated SLAM error better or worse on a given run).
+    ``run_mean_m`` is the whole run's mean SLAM error, which an online map inherits. Only
+    ``stream``'s stamps from ``t_min_ns`` on count; every SLAM pose does.
+    """
+    e = errors(slam, gt)
+    if e.shape[0] == 0:
+        return {'ate_rmse_m': None, 'run_mean_m': None}
+    running = np.cumsum(e[:, 1:3], axis=0) / np.arange(1, e.shape[0] + 1)[:, None]
+    stamps = np.array([row[0] * 1e-9 for row in stream
+                       if row[0] >= t_min_ns and gt.at(row[0]) is not None])
+    k = np.searchsorted(e[:, 0], stamps, side='right') - 1
+    left = running[k[k >= 0]]
+    return {'ate_rmse_m': float(np.sqrt(np.mean(np.sum(left ** 2, axis=1)))) if len(left)
+            else None,
+            'run_mean_m': float(np.hypot(*e[:, 1:3].mean(axis=0)))}
+
+
 def odometry_in_map(odom, gt: PoseHistory) -> list:
     """Odometry placed in the map by the true pose at its first stamp (the spawn)."""
     if not odom:
