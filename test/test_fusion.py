@@ -135,3 +135,26 @@ def test_unusable_depth_is_a_fault_and_the_floor_takes_over():
     blank = np.full_like(relative, np.nan)
     unfitted = _ball(p, int(0.3 * SEC), ball, blank, True)
     assert unfitted.source == 'floor' and p.faults['depth_fit'] == 1
+
+
+def _carto_run(config):
+    """Two seconds of odometry at 50 Hz with map->odom on /tf at 200 Hz (Cartographer)."""
+    p = FusionPipeline(config)
+    for k in range(401):
+        t = k * SEC // 200
+        p.on_tf([Transform(t, 'map', 'odom', np.array([-2.0, -0.5, 0.0]), yaw_to_quat(0.0))])
+        if k % 4 == 0:
+            p.on_odom(_odom(t, 0.1 * t / SEC))
+    return p
+
+
+def test_a_200_hz_map_to_odom_is_thinned_to_the_scan_rate():
+    from ros2_infer.core.pipeline import PipelineConfig
+
+    p = _carto_run(PipelineConfig())
+    accepted = p.localizer.stats['slam_accepted']
+    # one transform per 0.2 s over 2 s (the first initialises the graph): not 400 keyframes
+    assert 9 <= accepted <= 11 and p.slam_tf_thinned == 400 - accepted
+    assert p.localizer.stats['keyframes'] <= 12
+    every = _carto_run(PipelineConfig(slam_tf_min_period_ns=0))
+    assert every.localizer.stats['slam_accepted'] > 300 and every.slam_tf_thinned == 0

@@ -54,6 +54,11 @@ class PipelineConfig:
     max_wait_ns: int = int(1.0 * SEC)      # a measurement waiting longer for odometry is dropped
     time_jump_ns: int = int(1.0 * SEC)
     log_period_ns: int = int(5.0 * SEC)
+    # Cartographer publishes map->odom at up to 200 Hz (pose_publish_period_sec 5 ms), but it
+    # changes only as fast as its scan matching: a SLAM factor per transform would add a
+    # keyframe every 5 ms and count one estimate many times. One per period of the stamps is
+    # kept (the LDS scan rate); 0 keeps every transform.
+    slam_tf_min_period_ns: int = int(0.2 * SEC)
     kidnap_after_ns: int = int(2.0 * SEC)  # persistent SLAM disagreement before relocalising
     kidnap_min_count: int = 3
     kidnap_blind_ns: int = int(30.0 * SEC)  # the same without landmark evidence
@@ -133,6 +138,8 @@ class FusionPipeline:
         self.map = LandmarkMap(self.known_map, self.known_map_sigma,
                                offset_covariance=self.known_map_offset)
         self.slam_seen_pose_topic = False
+        self.slam_tf_last_slot: int | None = None
+        self.slam_tf_thinned = 0              # map->odom transforms of a period already fused
         self.slam_stamps: deque = deque(maxlen=64)
         self.rejected: list[tuple[int, np.ndarray]] = []
         self.recent_obs: deque = deque(maxlen=60)   # (stamp, [(class, map point)])
@@ -231,6 +238,14 @@ class FusionPipeline:
             return []
         if self.config.slam_style == 'auto' and self.slam_seen_pose_topic:
             return []           # the same estimate already came as a pose message
+        # One per period of the stamp clock (not per period since the last one kept: with
+        # jittered 20 Hz stamps that would keep one in five instead of one in four).
+        period = self.config.slam_tf_min_period_ns
+        slot = t.stamp_ns // period if period > 0 else t.stamp_ns
+        if slot == self.slam_tf_last_slot:
+            self.slam_tf_thinned += 1
+            return []
+        self.slam_tf_last_slot = slot
         m2o = np.array([t.translation[0], t.translation[1], quat_to_yaw(t.rotation)])
         cov = sanitize_covariance(None, SLAM_DEFAULT_SIGMA['cartographer'],
                                   self.config.localizer.slam_min_sigma,

@@ -67,6 +67,10 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
     Param('slam.white_scale', 0.5, 'With the bias state: the part of the (inflated) SLAM '
           'standard deviation that is white noise (the rest is the bias).', read_only=True,
           low=0.01, high=10.0),
+    Param('slam.tf_min_period', 0.2, "With slam.input 'tf': the least time (s) between two "
+          'map->odom transforms fused (Cartographer publishes it every 5 ms but it changes at '
+          'the scan rate); the ones in between are skipped. 0: every one.', low=0.0,
+          high=10.0),
     Param('odom.drift_sigma_rate', 0.002, 'Prior standard deviation (rad/s) of the odometry '
           "heading drift state's time part (a gyro bias), estimated with the pose. 0 (with "
           'odom.drift_sigma_distance 0): no drift state.', read_only=True, low=0.0, high=1.0),
@@ -109,7 +113,8 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
 # Parameters that may change while the node runs (applied to the live core config).
 LIVE_PARAMS = ('slam.use', 'slam.gate', 'slam.inflate', 'slam.min_sigma_xy',
                'slam.min_sigma_yaw', 'landmarks.use', 'objects.min_score',
-               'fusion.max_scan_age', 'fusion.max_wait', 'fusion.deskew', 'fusion.time_jump')
+               'fusion.max_scan_age', 'fusion.max_wait', 'fusion.deskew', 'fusion.time_jump',
+               'slam.tf_min_period')
 
 
 def check_combination(values: Mapping[str, Any]) -> Optional[str]:
@@ -131,6 +136,7 @@ def apply_values(config: PipelineConfig, values: Mapping[str, Any]) -> PipelineC
     config.max_wait_ns = int(values['fusion.max_wait'] * SEC)
     config.deskew = bool(values['fusion.deskew'])
     config.time_jump_ns = int(values['fusion.time_jump'] * SEC)
+    config.slam_tf_min_period_ns = int(values['slam.tf_min_period'] * SEC)
     loc = config.localizer
     loc.slam_gate = float(values['slam.gate'])
     loc.slam_inflate = float(values['slam.inflate'])
