@@ -156,5 +156,11 @@ def test_a_200_hz_map_to_odom_is_thinned_to_the_scan_rate():
     # one transform per 0.2 s over 2 s (the first initialises the graph): not 400 keyframes
     assert 9 <= accepted <= 11 and p.slam_tf_thinned == 400 - accepted
     assert p.localizer.stats['keyframes'] <= 12
+    # a late transform of a period already fused adds nothing
+    late = p.localizer.stats['slam_accepted']
+    p.on_tf([Transform(SEC // 2 + 1, 'map', 'odom', np.array([-2.0, -0.5, 0.0]),
+                       yaw_to_quat(0.0))])
+    p.on_odom(_odom(2.05 * SEC, 0.205))
+    assert p.localizer.stats['slam_accepted'] == late and p.slam_tf_thinned == 401 - accepted
     every = _carto_run(PipelineConfig(slam_tf_min_period_ns=0))
     assert every.localizer.stats['slam_accepted'] > 300 and every.slam_tf_thinned == 0

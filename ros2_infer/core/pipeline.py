@@ -239,10 +239,11 @@ class FusionPipeline:
         if self.config.slam_style == 'auto' and self.slam_seen_pose_topic:
             return []           # the same estimate already came as a pose message
         # One per period of the stamp clock (not per period since the last one kept: with
-        # jittered 20 Hz stamps that would keep one in five instead of one in four).
+        # jittered 20 Hz stamps that would keep one in five instead of one in four). A late
+        # transform of a period already past is skipped too (a time jump back resets).
         period = self.config.slam_tf_min_period_ns
         slot = t.stamp_ns // period if period > 0 else t.stamp_ns
-        if slot == self.slam_tf_last_slot:
+        if self.slam_tf_last_slot is not None and slot <= self.slam_tf_last_slot:
             self.slam_tf_thinned += 1
             return []
         self.slam_tf_last_slot = slot
