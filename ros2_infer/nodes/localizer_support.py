@@ -67,9 +67,9 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
     Param('slam.white_scale', 0.5, 'With the bias state: the part of the (inflated) SLAM '
           'standard deviation that is white noise (the rest is the bias).', read_only=True,
           low=0.01, high=10.0),
-    Param('slam.tf_min_period', 0.2, "With slam.input 'tf': the least time (s) between two "
-          'map->odom transforms fused (Cartographer publishes it every 5 ms but it changes at '
-          'the scan rate); the ones in between are skipped. 0: every one.', low=0.0,
+    Param('slam.tf_min_period', 0.2, "With slam.input 'tf': at most one map->odom transform "
+          'is fused per period (s) of its stamps (Cartographer publishes it every 5 ms but it '
+          'changes at the scan rate); the others are skipped. 0: every one.', low=0.0,
           high=10.0),
     Param('odom.drift_sigma_rate', 0.002, 'Prior standard deviation (rad/s) of the odometry '
           "heading drift state's time part (a gyro bias), estimated with the pose. 0 (with "
