@@ -42,6 +42,8 @@ def test_demo_metrics_and_files(demo):
     for stream in ('fusion', 'slam', 'odometry', 'slam_plus_odometry'):
         assert loc[stream]['n'] > 0, stream
         assert 0.0 <= loc[stream]['ate_rmse_m'] < 0.5, stream
+    reference = loc['slam_running_mean']         # what SLAM alone allows, for the report
+    assert 0.0 < reference['run_mean_m'] and 0.0 < reference['ate_rmse_m'] < 0.5
     det = metrics['detection']
     assert det['images'] >= 150
     assert 0.2 < det['map50'] <= 1.0          # the bundled TinyDet, conf 0.25 as online
@@ -75,6 +77,7 @@ def test_report_html_is_offline(demo):
     _, out, _ = demo
     text = (out / 'report.html').read_text()
     assert '<script' not in text.lower()
+    assert 'What SLAM alone allows' in text and 'n/a' not in text
     links = re.findall(r'(?:src|href)="([^"]+)"', text)
     assert links and not [u for u in links if re.match(r'^[a-z][a-z0-9+.-]*:', u)]
     for link in links:
