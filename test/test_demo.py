@@ -69,6 +69,7 @@ def test_demo_output_bag_readable(demo):
     assert topics.get('/fusion/pose', 0) > 100
     assert topics.get('/fusion/landmarks') == 1
     assert '/fusion/objects' in topics
+    assert topics.get('/detections', 0) >= 150        # every image's 2D detections (20 s, 10 Hz)
 
 
 def test_report_html_is_offline(demo):

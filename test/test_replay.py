@@ -140,6 +140,16 @@ def test_cli_writes_bag_metrics_and_plots(bag, tmp_path):
     assert topics['/fusion/pose'] == 'geometry_msgs/msg/PoseWithCovarianceStamped'
     assert topics['/fusion/objects'] == 'vision_msgs/msg/Detection3DArray'
     assert topics['/fusion/objects_base'] == 'vision_msgs/msg/Detection3DArray'
+    # the 2D detections that went into the pipeline, each stamped with its image
+    from ros2_infer.conversions.vision import detections_from_msg
+    from ros2_infer.rosbag.reader import iter_messages
+    assert topics['/detections'] == 'vision_msgs/msg/Detection2DArray'
+    images = {item.msg.header.stamp.sec * 10 ** 9 + item.msg.header.stamp.nanosec
+              for item in iter_messages(bag, ['/ground_truth/detections'])}
+    written = [item.msg for item in iter_messages(out / 'bag', ['/detections'])]
+    stamps = {m.header.stamp.sec * 10 ** 9 + m.header.stamp.nanosec for m in written}
+    assert len(written) == len(images) and stamps == images
+    assert sum(len(detections_from_msg(m)) for m in written) > 20
     assert np.isfinite(metrics['cost_ms']['p99'])
 
 

@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
             from ros2_infer.models import resolve_model_spec
             depth = str(resolve_model_spec(args.depth_model))
         streams = replay(args.bag, pipeline, detections=args.detections, model_spec=model,
-                         on_output=on_output, depth_spec=depth)
+                         on_output=on_output, depth_spec=depth,
+                         on_detections=None if writer is None else writer.write_detections)
         landmarks = pipeline.landmarks()
         if writer is not None:
             writer.write_landmarks(last[0], last[1], landmarks)

@@ -123,7 +123,8 @@ def run_demo(*, duration: float = 180.0, seed: int = 1, backend: str = 'auto',
     logging.getLogger('ros2_infer').setLevel(logging.ERROR)
     try:
         streams = replay(bag, pipeline, detections='model', model_spec=str(detector_spec),
-                         message_filter=recorder.message_filter, on_output=on_output)
+                         message_filter=recorder.message_filter, on_output=on_output,
+                         on_detections=writer.write_detections)
         landmarks = pipeline.landmarks()
         writer.write_landmarks(last[0], last[1], landmarks)
     finally:

@@ -15,6 +15,7 @@ OBJECTS_TOPIC = '/fusion/objects'
 OBJECTS_BASE_TOPIC = '/fusion/objects_base'
 LANDMARKS_TOPIC = '/fusion/landmarks'
 MAP_TO_ODOM_TOPIC = '/fusion/map_to_odom'
+DETECTIONS_TOPIC = '/detections'       # the detector node's output, per image
 
 
 class OutputBag:
@@ -33,6 +34,8 @@ class OutputBag:
         self.bag.add_topic(OBJECTS_TOPIC, 'vision_msgs/msg/Detection3DArray')
         self.bag.add_topic(OBJECTS_BASE_TOPIC, 'vision_msgs/msg/Detection3DArray')
         self.bag.add_topic(LANDMARKS_TOPIC, 'vision_msgs/msg/Detection3DArray')
+        self.bag.add_topic(DETECTIONS_TOPIC, 'vision_msgs/msg/Detection2DArray')
+        self.vision = None
         self.last_log = 0
 
     def _header(self, stamp: int, frame: str):
@@ -110,6 +113,17 @@ class OutputBag:
                     for mo in out.data]
             self.bag.write(OBJECTS_BASE_TOPIC, t['vision_msgs/msg/Detection3DArray'](
                 header=header, detections=dets), log_ns)
+
+    def write_detections(self, log_ns: int, stamp: int, frame_id: str, detections) -> None:
+        """Write one image's 2D detections (stamped with the image, in its frame)."""
+        from ros2_infer.conversions.vision import detections_to_msg, VisionTypes
+
+        if self.vision is None:
+            self.vision = VisionTypes(self.t)
+        log_ns = max(int(log_ns), self.last_log)
+        self.last_log = log_ns
+        self.bag.write(DETECTIONS_TOPIC, detections_to_msg(
+            detections, self._header(stamp, frame_id), self.vision), log_ns)
 
     def write_landmarks(self, log_ns: int, stamp: int, landmarks) -> None:
         """Write the landmark map once (at the end of the replay)."""

@@ -97,7 +97,7 @@ def decode_image(msg, compressed: bool) -> tuple[np.ndarray, str]:
 def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
            model_spec: str | None = None, stop_ns: int | None = None,
            message_filter: Callable | None = None, on_output: Callable | None = None,
-           depth_spec: str | None = None) -> Streams:
+           depth_spec: str | None = None, on_detections: Callable | None = None) -> Streams:
     """
     Replay ``bag`` through ``pipeline``.
 
@@ -107,6 +107,8 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
     :param stop_ns: stop at this log time (a bag cut at T, for causality checks).
     :param message_filter: ``f(topic, log_ns, msg) -> msg or None`` (fault injection).
     :param on_output: called with ``(log_ns, Output)`` for every pipeline output.
+    :param on_detections: called with ``(log_ns, stamp_ns, frame_id, Detections)`` for each
+        image's 2D detections as they go into the pipeline (the detector node's output).
     """
     detect = Detect(model_spec) if detections == 'model' else None
     depth = Depth(depth_spec) if depth_spec else None
@@ -165,6 +167,8 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
             # the oracle is certain of every box it gives.
             dets = Detections(dets.boxes, np.ones_like(dets.scores), dets.class_ids,
                               dets.class_names)
+            if on_detections is not None:
+                on_detections(log_ns, stamp, msg.header.frame_id, dets)
             kind = 'detections'
             outputs = pipeline.on_detections(
                 stamp, dets, *(depth.take(stamp) if depth is not None else (None, False)))
@@ -180,6 +184,8 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
             if detect is None:
                 continue
             dets = detect(image, color)
+            if on_detections is not None:
+                on_detections(log_ns, stamp, msg.header.frame_id, dets)
             t0 = time.perf_counter()         # time the fusion, not the models
             kind = 'detections'
             outputs = pipeline.on_detections(
