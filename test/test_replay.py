@@ -232,7 +232,7 @@ def test_the_slam_running_mean_is_what_slam_alone_leaves():
 
 
 def test_cartographers_map_to_odom_alone_is_a_slam_input():
-    """Cartographer style: no pose topic, the SLAM estimate is TF map->odom (20 Hz)."""
+    """Cartographer style: no pose topic, the SLAM estimate is TF map->odom (200 Hz)."""
     from ros2_infer.replay import metrics as M
     from ros2_infer.rosbag.reader import topic_types
     from ros2_infer.training.simdata import simulate_runs
@@ -244,13 +244,13 @@ def test_cartographers_map_to_odom_alone_is_a_slam_input():
     pipe = FusionPipeline(PipelineConfig(deskew=False))
     streams = replay(bag, pipe)
     gt, _ = M.ground_truth(bag)
-    # 20 Hz for 40 s, one per 0.2 s fused (slam_tf_min_period_ns), the others skipped
+    # 200 Hz for 40 s, one per 0.2 s fused (slam_tf_min_period_ns), the others skipped
     accepted = pipe.localizer.stats['slam_accepted']
-    assert 190 <= accepted <= 200 and accepted + pipe.slam_tf_thinned >= 790
+    assert 190 <= accepted <= 200 and accepted + pipe.slam_tf_thinned >= 7900
     slam, fused = M.ate(streams.slam, gt), M.ate(streams.fused, gt)
-    assert slam['n'] > 700 and fused['n'] > 1000
-    # 40 s is too short to average much of SLAM's correlated error away (8.5 vs 9.8 cm), but
-    # its jumps are not followed (max 9.9 vs 16.2 cm)
+    assert slam['n'] > 7000 and fused['n'] > 1000
+    # 40 s is too short to average much of SLAM's correlated error away (8.6 vs 9.8 cm), but
+    # its jumps are not followed (max 10.2 vs 14.9 cm)
     assert fused['ate_rmse_m'] < 0.92 * slam['ate_rmse_m']
     assert fused['max_m'] < 0.75 * slam['max_m']
     assert fused['yaw_rmse_deg'] < slam['yaw_rmse_deg']

@@ -273,6 +273,7 @@ def simulate(config: SimConfig, out_dir) -> dict[str, object]:
     wheel_right = np.concatenate([[0.0], np.cumsum((traj.v + traj.w * half_sep) * traj.dt)])
     spawn = (traj.x[0], traj.y[0], traj.yaw[0])  # map->odom origin
     last_slam_odom = None
+    carto_m2o = None           # the cartographer-style estimate of the latest scan
 
     def set_robot(t: float):
         x, y, yaw = traj.pose_at(t)
@@ -350,6 +351,12 @@ def simulate(config: SimConfig, out_dir) -> dict[str, object]:
                 writer.write('/scan', factory.laser_scan(
                     st, 'base_scan', ranges, SCAN_INCREMENT, SCAN_RANGE[0], SCAN_RANGE[1],
                     1.0 / config.scan_rate), log)
+                if config.slam_style == 'cartographer' and slam_err.active(t):
+                    # Cartographer matches each scan and then publishes map->odom every 5 ms
+                    # from that estimate until the next scan.
+                    x, y, yaw = traj.pose_at(t)
+                    e = slam_err.error(t)
+                    carto_m2o = _compose((x + e[0], y + e[1], yaw + e[2]), _inverse(odom_at(t)))
                 if slam_topic and slam_err.active(t):
                     o = odom_at(t)
                     thr_d, thr_a = slam.PUBLISH_THRESHOLDS[config.slam_style]
@@ -368,10 +375,8 @@ def simulate(config: SimConfig, out_dir) -> dict[str, object]:
                             st, 'map', 'odom', (m2o[0], m2o[1], 0.0), yaw_quat(m2o[2]))]),
                             slog)
             elif kind == 'cartographer':
-                if slam_err.active(t):
-                    x, y, yaw = traj.pose_at(t)
-                    e = slam_err.error(t)
-                    m2o = _compose((x + e[0], y + e[1], yaw + e[2]), _inverse(odom_at(t)))
+                if slam_err.active(t) and carto_m2o is not None:
+                    m2o = carto_m2o
                     writer.write('/tf', factory.tf_message([factory.transform(
                         st, 'map', 'odom', (m2o[0], m2o[1], 0.0), yaw_quat(m2o[2]))]), log)
             elif kind == 'camera':

@@ -55,7 +55,9 @@ PROFILES: dict[str, SlamProfile] = {p.name: p for p in [
 DEFAULT_PROFILE = {'amcl': 'amcl', 'slam_toolbox': 'slam_toolbox',
                    'cartographer': 'cartographer'}
 PUBLISH_THRESHOLDS = {'amcl': (0.25, 0.2), 'slam_toolbox': (0.5, 0.5)}  # (m, rad)
-CARTOGRAPHER_RATE = 20.0  # Hz of the map->odom TF in cartographer style
+# Hz of the map->odom TF in cartographer style: pose_publish_period_sec = 5e-3 in
+# turtlebot3_lds_2d.lua (the estimate itself is new at each scan).
+CARTOGRAPHER_RATE = 200.0
 
 
 def get_profile(name: str, latency: float | None = None) -> SlamProfile:
