@@ -164,3 +164,34 @@ def test_a_200_hz_map_to_odom_is_thinned_to_the_scan_rate():
     assert p.localizer.stats['slam_accepted'] == late and p.slam_tf_thinned == 401 - accepted
     every = _carto_run(PipelineConfig(slam_tf_min_period_ns=0))
     assert every.localizer.stats['slam_accepted'] > 300 and every.slam_tf_thinned == 0
+
+
+def _slam_cov(t, x, y, sigma):
+    cov = np.zeros((6, 6))
+    cov[0, 0] = cov[1, 1] = sigma ** 2
+    cov[5, 5] = 0.05 ** 2
+    return PoseStamped(int(t), 'map', np.array([x, y, 0.0]), yaw_to_quat(0.0), cov)
+
+
+def _converging(first_sigma):
+    """AMCL from a rough initial pose: 1 m off for 5 s (σ ``first_sigma``), then right."""
+    p = FusionPipeline()
+    for k in range(101):
+        t = k * SEC // 10
+        x = 0.02 * k
+        p.on_odom(_odom(t, x))
+        if k % 5 == 0:
+            off = 1.0 if k < 50 else 0.0
+            p.on_slam_pose(_slam_cov(t, x - 2.0 + off, -0.5, first_sigma if k < 50 else 0.03))
+    return p, p.on_odom(_odom(10.1 * SEC, 2.02))[-1].data.pose
+
+
+def test_an_unconverged_slam_stream_that_converges_is_followed_at_once():
+    p, pose = _converging(0.5)
+    # the first converged pose is rejected by the gate, and believed: no landmark refutes it
+    assert p.faults.get('slam_converged') == 1 and p.faults.get('slam_rejected') == 1
+    assert np.allclose(pose[:2], (0.02, -0.5), atol=0.05)
+    # the same 1 m jump from poses that were precise all along is a SLAM glitch: held off
+    p, pose = _converging(0.03)
+    assert 'slam_converged' not in p.faults and p.faults.get('slam_rejected', 0) >= 5
+    assert abs(pose[0] - 1.02) < 0.1

@@ -70,9 +70,11 @@ def test_pipeline_config_follows_the_parameters():
                          'slam.gate': 9.0, 'slam.min_sigma_xy': 0.05,
                          'fusion.max_scan_age': 0.1, 'objects.min_score': 0.6,
                          'odom.drift_sigma_rate': 0.0, 'odom.drift_sigma_distance': 0.0,
-                         'slam.tf_min_period': 0.05})
+                         'slam.tf_min_period': 0.05, 'slam.converged_sigma': 0.4})
     config = pipeline_config(values)
     assert config.slam_tf_min_period_ns == 50_000_000
+    assert config.slam_converged_sigma == 0.4
+    assert PipelineConfig().slam_converged_sigma == defaults()['slam.converged_sigma']
     assert PipelineConfig().slam_tf_min_period_ns == defaults()['slam.tf_min_period'] * 1e9
     assert config.localizer.odom_drift_sigma == (0.0, 0.0)      # no drift state
     assert PipelineConfig().localizer.odom_drift_sigma == \

@@ -272,6 +272,7 @@ def faults(seed, detections, out_dir):
                         'max_error_m': float(ej_w.max()),
                         'max_error_without_jump_m': float(eb_w.max()),
                         'spike_m': float(ej_w.max() - eb_w.max())}
+    res['initial_error'] = initial_error(loc_bag, gt, known, detections)
     kid_bag = simulate_runs([seed], duration=120, camera_rate=10, randomize=False,
                             extra=['--compressed', '--kidnap-time', '60'])[0]
     kgt, _ = M.ground_truth(kid_bag)
@@ -281,6 +282,49 @@ def faults(seed, detections, out_dir):
                      'max_error_after_10s_m': float(steady(e, 70, 120).max()),
                      'relocalized': s.stats['faults'].get('relocalized', 0)}
     return res
+
+
+def initial_error(loc_bag, gt, known, detections, offset=1.1, converged_s=10.0):
+    """
+    Run AMCL from a rough initial pose, with the saved map and with an online map.
+
+    The SLAM stream is ``offset`` m off in x (one pillar spacing: every pillar seen lands on
+    its neighbour), with AMCL's initial covariance (σ 0.5 m, 15°), until ``converged_s``;
+    then it is as recorded.
+    """
+    cov = np.zeros(36)
+    cov[0] = cov[7] = 0.5 ** 2
+    cov[35] = math.radians(15.0) ** 2
+
+    def wrong_start(topic, log_ns, msg):
+        st = header_ns(msg)
+        if st is None or st >= converged_s * SEC:
+            return msg
+        if topic in ('/amcl_pose', '/pose'):
+            msg = copy.deepcopy(msg)
+            msg.pose.pose.position.x += offset
+            msg.pose.covariance = cov.copy()
+        elif topic == '/tf' and any(t.header.frame_id == 'map' for t in msg.transforms):
+            msg = copy.deepcopy(msg)
+            for t in msg.transforms:
+                if t.header.frame_id == 'map':
+                    t.transform.translation.x += offset
+        return msg
+
+    out = {'offset_m': offset, 'converged_s': converged_s}
+    for name, prior in (('saved_map', known), ('online_map', None)):
+        pipe, s = run(loc_bag, known=prior, detections=detections, message_filter=wrong_start)
+        e = M.errors(s.fused, gt)
+        out[name] = {'max_error_before_m': float(steady(e, 2.0, converged_s).max()),
+                     'recovery_s': recovery_time(e, converged_s, 0.15),
+                     'max_error_after_10s_m': float(steady(e, converged_s + 10, 180).max()),
+                     'ate_m': ate(s.fused, gt)['ate'],
+                     'faults': {k: v for k, v in s.stats['faults'].items()
+                                if k in ('slam_rejected', 'slam_converged', 'relocalized')}}
+        if prior is None:
+            out[name]['object_map_median_m'] = median_error(
+                pipe.landmarks(), M.ground_truth(loc_bag)[1])
+    return out
 
 
 def cost():

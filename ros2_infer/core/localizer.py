@@ -176,8 +176,10 @@ class Localizer:
             try:
                 self.drift_prior = (self.drift_est.copy(), np.asarray(
                     self.isam.marginalCovariance(self.drift_last[0])))
-            except RuntimeError:     # not in the solved graph yet: keep the last one
-                pass
+            except (RuntimeError, IndexError):
+                # The newest drift variable is not in the solved graph yet (a reset right after
+                # a new keyframe; gtsam raises IndexError): its estimate, the last covariance.
+                self.drift_prior = (self.drift_est.copy(), self.drift_prior[1])
         params = gtsam.ISAM2Params()
         params.relinearizeSkip = 1
         params.setRelinearizeThreshold(0.01)

@@ -59,6 +59,11 @@ class PipelineConfig:
     # keyframe every 5 ms and count one estimate many times. One per period of the stamps is
     # kept (the LDS scan rate); 0 keeps every transform.
     slam_tf_min_period_ns: int = int(0.2 * SEC)
+    # AMCL started from a rough initial pose reports a large covariance until it converges.
+    # SLAM poses with a larger x/y σ (after slam_inflate) count as not converged: when the
+    # stream then converges somewhere the estimate does not agree with, that is believed at
+    # once unless the landmarks refute it (the estimate only had the unconverged poses).
+    slam_converged_sigma: float = 0.3
     kidnap_after_ns: int = int(2.0 * SEC)  # persistent SLAM disagreement before relocalising
     kidnap_min_count: int = 3
     kidnap_blind_ns: int = int(30.0 * SEC)  # the same without landmark evidence
@@ -138,6 +143,7 @@ class FusionPipeline:
         self.map = LandmarkMap(self.known_map, self.known_map_sigma,
                                offset_covariance=self.known_map_offset)
         self.slam_seen_pose_topic = False
+        self.slam_unconverged = False         # the estimate rests on unconverged SLAM poses
         self.slam_tf_last_slot: int | None = None
         self.slam_tf_thinned = 0              # map->odom transforms of a period already fused
         self.slam_stamps: deque = deque(maxlen=64)
@@ -305,8 +311,10 @@ class FusionPipeline:
         if not self.config.use_slam and self.localizer.initialized:
             return []
         loc = self.localizer
+        coarse = math.sqrt(max(cov[0, 0], cov[1, 1])) >= self.config.slam_converged_sigma
         if not loc.initialized:
             loc.initialize(stamp, odom, pose, cov)
+            self.slam_unconverged = coarse
             return []
         if self.last_slam_stamp is not None and stamp < self.last_slam_stamp:
             self._fault('slam_out_of_order', 'SLAM pose older than the previous one', stamp)
@@ -314,20 +322,38 @@ class FusionPipeline:
         accepted, d2 = loc.add_pose_measurement(stamp, odom, pose, cov)
         if accepted:
             self.rejected.clear()
+            self.slam_unconverged = self.slam_unconverged and coarse
             loc.update()
             return []
         self._fault('slam_rejected', f'SLAM pose rejected (Mahalanobis² {d2:.1f})', stamp)
         kf = loc.nearest(stamp)
         err = pose - loc.estimate(kf)
         self.rejected = self.rejected[-20:] + [(stamp, err)]
+        if self.slam_unconverged and not coarse:
+            scores = self._hypothesis_scores(stamp, pose, loc.estimate(kf))
+            if scores is None or scores[1] >= scores[0] - 0.1:
+                self._fault('slam_converged', 'SLAM converged away from the unconverged poses '
+                            'the estimate started from: relocalising', stamp)
+                self.slam_unconverged = False
+                if self.known_map is None:
+                    # the online landmarks were placed from the unconverged poses
+                    self.map = LandmarkMap(None, self.known_map_sigma)
+                self._relocalise(stamp, odom, pose, cov)
+                return []
         if self._kidnap_confirmed(stamp, pose, loc.estimate(kf)):
             self._fault('relocalized', 'persistent SLAM offset not contradicted by landmarks: '
                         'relocalising', stamp)
-            self.rejected.clear()
-            loc.initialize(stamp, odom, pose, cov)
-            self.map.drop_tentative()
+            self._relocalise(stamp, odom, pose, cov)
+            return []
         loc.update()
         return []
+
+    def _relocalise(self, stamp, odom, pose, cov) -> None:
+        """Start the graph again at the SLAM pose."""
+        self.rejected.clear()
+        self.localizer.initialize(stamp, odom, pose, cov)
+        self.map.drop_tentative()
+        self.localizer.update()
 
     def _kidnap_confirmed(self, stamp, slam_pose, est_pose) -> bool:
         """
@@ -344,16 +370,27 @@ class FusionPipeline:
             return False
         errs = np.array([e[:2] for _, e in r])
         consistent = np.max(np.linalg.norm(errs - errs.mean(axis=0), axis=1)) <= 0.3
-        frames = [f for f in self.recent_obs if f[0] >= r[-1][0] - 3 * SEC]
-        points = [(cls, p) for _, pts in frames for cls, p in pts]
-        if len(points) < 3:
+        scores = self._hypothesis_scores(r[-1][0], slam_pose, est_pose)
+        if scores is None:
             return consistent and r[-1][0] - r[0][0] >= self.config.kidnap_blind_ns
-        corr = se2_compose(slam_pose, se2_between(est_pose, np.zeros(3)))
-        here = self._explained(points, np.zeros(3))
-        there = self._explained(points, corr)
+        here, there = scores
         # Accept unless the landmarks refute the SLAM pose (identical pillars on a grid can
         # make both hypotheses look right: then the persistent SLAM stream wins).
         return there >= 0.5 and there >= here - 0.1
+
+    def _hypothesis_scores(self, stamp, slam_pose, est_pose) -> tuple | None:
+        """
+        Fractions of the last 3 s of lidar object observations the map explains.
+
+        ``(here, there)``: with the current estimate, and with the estimate moved onto the
+        SLAM pose; None with fewer than 3 observations.
+        """
+        frames = [f for f in self.recent_obs if f[0] >= stamp - 3 * SEC]
+        points = [(cls, p) for _, pts in frames for cls, p in pts]
+        if len(points) < 3:
+            return None
+        corr = se2_compose(slam_pose, se2_between(est_pose, np.zeros(3)))
+        return self._explained(points, np.zeros(3)), self._explained(points, corr)
 
     def _explained(self, points, correction) -> float:
         """Fraction of map-frame observations within 0.3 m of a same-class landmark."""

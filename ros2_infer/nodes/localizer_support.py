@@ -67,6 +67,10 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
     Param('slam.white_scale', 0.5, 'With the bias state: the part of the (inflated) SLAM '
           'standard deviation that is white noise (the rest is the bias).', read_only=True,
           low=0.01, high=10.0),
+    Param('slam.converged_sigma', 0.3, 'SLAM poses whose x/y standard deviation (m, after '
+          'slam.inflate) is at least this count as not converged (AMCL from a rough initial '
+          'pose): when the stream then converges away from the estimate, the estimate is '
+          'relocalised at once unless the landmarks refute it.', low=0.01, high=100.0),
     Param('slam.tf_min_period', 0.2, "With slam.input 'tf': at most one map->odom transform "
           'is fused per period (s) of its stamps (Cartographer publishes it every 5 ms but it '
           'changes at the scan rate); the others are skipped. 0: every one.', low=0.0,
@@ -114,7 +118,7 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
 LIVE_PARAMS = ('slam.use', 'slam.gate', 'slam.inflate', 'slam.min_sigma_xy',
                'slam.min_sigma_yaw', 'landmarks.use', 'objects.min_score',
                'fusion.max_scan_age', 'fusion.max_wait', 'fusion.deskew', 'fusion.time_jump',
-               'slam.tf_min_period')
+               'slam.tf_min_period', 'slam.converged_sigma')
 
 
 def check_combination(values: Mapping[str, Any]) -> Optional[str]:
@@ -137,6 +141,7 @@ def apply_values(config: PipelineConfig, values: Mapping[str, Any]) -> PipelineC
     config.deskew = bool(values['fusion.deskew'])
     config.time_jump_ns = int(values['fusion.time_jump'] * SEC)
     config.slam_tf_min_period_ns = int(values['slam.tf_min_period'] * SEC)
+    config.slam_converged_sigma = float(values['slam.converged_sigma'])
     loc = config.localizer
     loc.slam_gate = float(values['slam.gate'])
     loc.slam_inflate = float(values['slam.inflate'])
