@@ -94,19 +94,7 @@ def seed_table(seed, out_dir, detections):
                 for noise, duration in ((MAP_NOISE_SEED, 180), (MAP2_NOISE_SEED, 180),
                                         (LONG_MAP_NOISE_SEED, LONG_MAP_DURATION))]
     gt, objs = M.ground_truth(loc_bag)
-    row = {}
-    pipe, s = run(loc_bag, landmarks=False, detections=detections)
-    row['odometry'] = ate(M.odometry_in_map(s.odom, gt), gt)
-    row['slam'] = ate(s.slam, gt)
-    row['slam_plus_odometry'] = ate(s.slam_odom, gt)
-    row['fusion_slam_odometry'] = ate(s.fused, gt)
-    row['slam_running_mean'] = M.slam_running_mean(s.slam, s.fused, gt)
-    pipe, s = run(loc_bag, detections=detections)
-    row['fusion_online_map'] = ate(s.fused, gt)
-    errs = M.object_errors(pipe.landmarks(), objs)
-    row['object_map_median_m'] = float(np.median(errs)) if errs else None
-    row['object_map_n'] = len(errs)
-    row['cost_ms'] = timing(s)
+    row = without_saved_map(loc_bag, gt, objs, detections)
     # The real workflow: a mapping run of the same layout, --save-map, then localisation.
     saved = []
     for key, suffix, map_bag in (('saved_map', '', map_bags[0]),
@@ -162,15 +150,24 @@ def slam_style_row(seed, detections, style):
     loc_bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
                             extra=['--compressed', '--slam-style', style])[0]
     gt, objs = M.ground_truth(loc_bag)
+    return without_saved_map(loc_bag, gt, objs, detections)
+
+
+def without_saved_map(loc_bag, gt, objs, detections):
+    """Odometry, SLAM, SLAM+odom and fusion without landmarks and with an online map."""
     row = {}
     _, s = run(loc_bag, landmarks=False, detections=detections)
+    row['odometry'] = ate(M.odometry_in_map(s.odom, gt), gt)
     row['slam'] = ate(s.slam, gt)
     row['slam_plus_odometry'] = ate(s.slam_odom, gt)
     row['fusion_slam_odometry'] = ate(s.fused, gt)
     row['slam_running_mean'] = M.slam_running_mean(s.slam, s.fused, gt)
     pipe, s = run(loc_bag, detections=detections)
     row['fusion_online_map'] = ate(s.fused, gt)
-    row['object_map_median_m'] = median_error(pipe.landmarks(), objs)
+    errs = M.object_errors(pipe.landmarks(), objs)
+    row['object_map_median_m'] = float(np.median(errs)) if errs else None
+    row['object_map_n'] = len(errs)
+    row['cost_ms'] = timing(s)
     return row
 
 
