@@ -250,16 +250,7 @@ def faults(seed, detections, out_dir):
         if st is None or not j0 * SEC <= st < j1 * SEC:
             return msg
         # A re-localisation jump of the SLAM stream: +0.5 m, decaying with tau = 15 s.
-        offset = 0.5 * math.exp(-(st / SEC - j0) / 15.0)
-        if topic in slam_topics:
-            msg = copy.deepcopy(msg)
-            msg.pose.pose.position.x += offset
-        elif topic == '/tf' and any(t.header.frame_id == 'map' for t in msg.transforms):
-            msg = copy.deepcopy(msg)
-            for t in msg.transforms:
-                if t.header.frame_id == 'map':
-                    t.transform.translation.x += offset
-        return msg
+        return shifted_slam(topic, msg, 0.5 * math.exp(-(st / SEC - j0) / 15.0))
 
     _, s = run(loc_bag, known=known, detections=detections, message_filter=jump)
     e = M.errors(s.fused, gt)
@@ -281,6 +272,21 @@ def faults(seed, detections, out_dir):
     return res
 
 
+def shifted_slam(topic, msg, dx, covariance=None):
+    """Return the SLAM message moved ``dx`` m in x (pose topics: optionally new covariance)."""
+    if topic in ('/amcl_pose', '/pose'):
+        msg = copy.deepcopy(msg)
+        msg.pose.pose.position.x += dx
+        if covariance is not None:
+            msg.pose.covariance = covariance.copy()
+    elif topic == '/tf' and any(t.header.frame_id == 'map' for t in msg.transforms):
+        msg = copy.deepcopy(msg)
+        for t in msg.transforms:
+            if t.header.frame_id == 'map':
+                t.transform.translation.x += dx
+    return msg
+
+
 def initial_error(loc_bag, gt, known, detections, offset=1.1, converged_s=10.0):
     """
     Run AMCL from a rough initial pose, with the saved map and with an online map.
@@ -297,16 +303,7 @@ def initial_error(loc_bag, gt, known, detections, offset=1.1, converged_s=10.0):
         st = header_ns(msg)
         if st is None or st >= converged_s * SEC:
             return msg
-        if topic in ('/amcl_pose', '/pose'):
-            msg = copy.deepcopy(msg)
-            msg.pose.pose.position.x += offset
-            msg.pose.covariance = cov.copy()
-        elif topic == '/tf' and any(t.header.frame_id == 'map' for t in msg.transforms):
-            msg = copy.deepcopy(msg)
-            for t in msg.transforms:
-                if t.header.frame_id == 'map':
-                    t.transform.translation.x += offset
-        return msg
+        return shifted_slam(topic, msg, offset, cov)
 
     out = {'offset_m': offset, 'converged_s': converged_s}
     for name, prior in (('saved_map', known), ('online_map', None)):
