@@ -2,6 +2,7 @@
 
 import ast
 from pathlib import Path
+import sys
 
 from catkin_pkg.package import parse_package
 
@@ -14,7 +15,7 @@ def test_package_xml_parses_and_validates():
     assert package.package_format == 3
     assert package.get_build_type() == 'ament_python'
     exec_deps = {d.name for d in package.exec_depends}
-    for needed in ('rclpy', 'sensor_msgs', 'vision_msgs', 'tf2_ros', 'launch_ros',
+    for needed in ('rclpy', 'sensor_msgs', 'vision_msgs', 'tf2_ros_py', 'launch_ros',
                    'lifecycle_msgs', 'diagnostic_msgs', 'message_filters'):
         assert needed in exec_deps, needed
     assert {'ament_flake8', 'ament_pep257', 'ament_xmllint', 'python3-pytest'} <= {
@@ -33,6 +34,29 @@ def _imports(path: Path):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             yield node.module
+
+
+# Python module -> the rosdep key that installs it, where the two differ.
+ROSDEP_KEY = {'tf2_ros': 'tf2_ros_py', 'numpy': 'python3-numpy', 'cv2': 'python3-opencv',
+              'yaml': 'python3-yaml'}
+
+
+def test_every_ros_import_of_the_nodes_and_launch_files_is_an_exec_depend():
+    # rosdep installs exec_depends only: an import left out works wherever some other package
+    # happened to pull it in, and fails on a minimal install (tf2_ros vs tf2_ros_py).
+    exec_deps = {d.name for d in parse_package(str(ROOT / 'package.xml')).exec_depends}
+    sources = sorted((ROOT / 'ros2_infer' / 'nodes').glob('*.py')) + sorted(
+        (ROOT / 'launch').glob('*.py'))
+    missing = set()
+    for path in sources:
+        for module in _imports(path):
+            top = module.split('.')[0]
+            if top in sys.stdlib_module_names or top == 'ros2_infer':
+                continue
+            if ROSDEP_KEY.get(top, top) not in exec_deps:
+                missing.add(f'{ROSDEP_KEY.get(top, top)} ({path.relative_to(ROOT)})')
+    assert not missing, sorted(missing)
+    assert 'tf2_ros' not in exec_deps                # the C++ package has no Python module
 
 
 def test_core_imports_neither_rclpy_nor_sim():
