@@ -4,8 +4,9 @@ rclpy tests of the ``localizer`` lifecycle node (skipped where rclpy is absent).
 The node under test and a probe node spin on one executor with ``spin_once``: parameter
 validation and refused combinations, the fused pose after odometry + a SLAM pose (AMCL, and
 map->odom on /tf) stamped with the odometry stamp, objects stamped with the image stamp,
-rejected inputs, the map->odom broadcast switch, landmarks from a known map, map saving,
-diagnostics and the backwards-time-jump reset.
+rejected inputs, the map->odom correction topic and broadcast switch, landmarks from a known
+map, map saving (on cleanup and by the ``~/save_map`` service), diagnostics and the
+backwards-time-jump reset.
 """
 
 import time
@@ -33,6 +34,7 @@ from ros2_infer.core.sensors import CameraInfo  # noqa: E402
 from ros2_infer.nodes.base import latched_qos, sensor_qos  # noqa: E402
 from ros2_infer.nodes.localizer_node import LocalizerNode  # noqa: E402
 from sensor_msgs.msg import CameraInfo as CameraInfoMsg, Image  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 from vision_msgs.msg import Detection2DArray, Detection3DArray  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
@@ -117,6 +119,7 @@ class Probe:
                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.tf_static = n.create_publisher(TFMessage, '/tf_static', static)
         self.listen(PoseWithCovarianceStamped, 'pose')
+        self.listen(TransformStamped, 'map_to_odom')
         self.listen(Detection3DArray, 'objects')
         self.listen(Detection3DArray, 'objects_base')
         self.listen(MarkerArray, 'landmarks', latched_qos())
@@ -283,6 +286,61 @@ def test_map_to_odom_is_broadcast_only_when_enabled(rig):
     edge = broadcast()[-1]
     assert stamp_of(edge) == T0 + SEC // 10
     assert edge.transform.translation.x == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_map_to_odom_correction_is_published_at_each_fused_pose(rig):
+    executor, probe, start = rig
+    node = start()                              # publish_map_to_odom: false (the default)
+    localize(executor, probe, node, x=1.0, y=2.0)
+    assert spin_until(executor, lambda: probe.received['map_to_odom'])
+    correction = probe.received['map_to_odom'][-1]
+    assert (correction.header.frame_id, correction.child_frame_id) == ('map', 'odom')
+    assert stamp_of(correction) == T0 + SEC // 10 == stamp_of(probe.received['pose'][-1])
+    # AMCL put the robot at (1, 2) where odometry said (0, 0): map->odom is that offset.
+    assert correction.transform.translation.x == pytest.approx(1.0, abs=0.01)
+    assert correction.transform.translation.y == pytest.approx(2.0, abs=0.01)
+    spin_for(executor, 0.3)
+    assert not [t for m in probe.received['/tf'] for t in m.transforms
+                if t.header.frame_id == 'map' and t.child_frame_id == 'odom']   # not broadcast
+
+
+def call_save_map(executor, probe, node_name='localizer'):
+    """Call ``/<node>/save_map`` (std_srvs/Trigger) from the probe; return the response."""
+    client = probe.node.create_client(Trigger, f'/{node_name}/save_map')
+    assert spin_until(executor, client.service_is_ready, 10.0)
+    future = client.call_async(Trigger.Request())
+    assert spin_until(executor, future.done)
+    probe.node.destroy_client(client)
+    return future.result()
+
+
+def test_the_save_map_service_writes_the_map_while_the_node_runs(rig, tmp_path):
+    executor, probe, start = rig
+    known = tmp_path / 'known.yaml'
+    save_landmark_map(known, [Landmark(1, 'pillar', (1.0, 1.0, 0.25), (0.3, 0.3, 0.5), 0.0),
+                              Landmark(2, 'barrel', (2.0, -1.0, 0.3), (0.4, 0.4, 0.6), 0.0)])
+    saved = tmp_path / 'out' / 'now.yaml'
+    node = start(**{'map.mode': 'known', 'map.known_file': str(known),
+                    'map.save_file': str(saved)})
+    localize(executor, probe, node)
+    response = call_save_map(executor, probe)
+    assert response.success, response.message
+    assert str(saved) in response.message and '2 landmarks' in response.message
+    text = saved.read_text(encoding='utf-8')
+    assert 'pillar' in text and 'barrel' in text
+    assert state_of(node) == 'active'                       # saving stops nothing
+    saved.unlink()
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert saved.is_file()                                  # cleanup still saves the last map
+
+
+def test_the_save_map_service_says_why_without_a_file(rig):
+    executor, probe, start = rig
+    node = start()                                          # map.save_file: ''
+    response = call_save_map(executor, probe)
+    assert not response.success and 'map.save_file' in response.message
+    assert localize(executor, probe, node) is not None      # still working
 
 
 def see_and_localize(executor, probe, node):

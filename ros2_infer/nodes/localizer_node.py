@@ -7,11 +7,13 @@ A thin driver of the core :class:`~ros2_infer.core.pipeline.FusionPipeline`, fed
 ``on_detections`` / ``on_slam_pose`` / ``on_tf`` in arrival order; the core queues each
 measurement until odometry covers its stamp. Publishes ``objects`` (Detection3DArray in the
 map frame, stamped with the image stamp), ``objects_base`` (the same in the base frame, from the
-first image on), ``landmarks`` (MarkerArray) and ``pose``
-(PoseWithCovarianceStamped at the odometry stamps, causal), and broadcasts map->odom only with
-``publish_map_to_odom``. With ``objects.use_depth`` the depth node's ``depth`` image of the
-same stamp goes with each image's detections (objects the scan misses); it is looked up, never
-waited for.
+first image on), ``landmarks`` (MarkerArray), ``pose``
+(PoseWithCovarianceStamped at the odometry stamps, causal) and ``map_to_odom`` (the fused
+correction as a TransformStamped at the same stamps), and broadcasts map->odom on /tf only with
+``publish_map_to_odom``. The ``~/save_map`` service (std_srvs/Trigger) writes the landmark
+map to ``map.save_file`` while the node runs. With ``objects.use_depth`` the depth node's
+``depth`` image of the same stamp goes with each image's detections (objects the scan misses);
+it is looked up, never waited for.
 
 Why a lifecycle node, but not :class:`~ros2_infer.nodes.base.InferenceNode`: the launch file
 drives all perception nodes through configure -> activate alike, and configure/cleanup are
@@ -36,7 +38,8 @@ import time
 from typing import Any, Dict, List, Mapping, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped as PoseStampedMsg, PoseWithCovarianceStamped
+from geometry_msgs.msg import (
+    PoseStamped as PoseStampedMsg, PoseWithCovarianceStamped, TransformStamped)
 from nav_msgs.msg import Odometry
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
@@ -62,6 +65,7 @@ from ros2_infer.nodes.localizer_support import (
 from ros2_infer.nodes.stats import diagnostic_array, NodeStats
 from ros2_infer.nodes.worker import FrameWorker
 from sensor_msgs.msg import CameraInfo as CameraInfoMsg, Image, LaserScan as LaserScanMsg
+from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 import tf2_ros
 from vision_msgs.msg import Detection2DArray, Detection3DArray
@@ -89,6 +93,7 @@ class LocalizerNode(ParameterizedNode, Node):
         self._core_lock = threading.RLock()
         self._load_error = ''
         self._diagnostics_pub = None
+        self._save_service = None
         self._inputs: List[Any] = []
         self._outputs: Dict[str, Any] = {}
         self._own_timers: List[Any] = []
@@ -159,7 +164,10 @@ class LocalizerNode(ParameterizedNode, Node):
                                                          latched_qos()),
             'pose': self.create_lifecycle_publisher(PoseWithCovarianceStamped, 'pose',
                                                     output_qos()),
+            'map_to_odom': self.create_lifecycle_publisher(TransformStamped, 'map_to_odom',
+                                                           output_qos()),
         }
+        self._save_service = self.create_service(Trigger, '~/save_map', self._on_save_map)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._own_timers.append(self.create_timer(self.param('diagnostics.period'),
                                                   self.publish_diagnostics))
@@ -244,20 +252,35 @@ class LocalizerNode(ParameterizedNode, Node):
 
     def save_map(self) -> bool:
         """Write the landmark map to ``map.save_file`` (once per configure); log failures."""
+        with self._core_lock:
+            if self._map_saved:
+                return False
+            self._map_saved = True
+        return self.write_map()[0]
+
+    def write_map(self) -> tuple:
+        """Write the landmark map to ``map.save_file`` now; return ``(saved, message)``."""
         path = self.param('map.save_file')
         with self._core_lock:
-            pipeline = self.pipeline
-            if not path or pipeline is None or self._map_saved:
-                return False
-            landmarks, offset = pipeline.export_map()
-            self._map_saved = True
+            if self.pipeline is None:
+                return False, 'not configured: there is no map'
+            if not path:
+                return False, 'map.save_file is empty: set it to where the map should go'
+            landmarks, offset = self.pipeline.export_map()
         try:
             save_landmark_map(path, landmarks, self.param('frames.map'), offset)
         except (InputError, OSError) as exc:
-            self.get_logger().error(f'cannot save the landmark map to {path}: {exc}')
-            return False
-        self.get_logger().info(f'saved {len(landmarks)} landmarks to {path}')
-        return True
+            message = f'cannot save the landmark map to {path}: {exc}'
+            self.get_logger().error(message)
+            return False, message
+        message = f'saved {len(landmarks)} landmarks to {path}'
+        self.get_logger().info(message)
+        return True, message
+
+    def _on_save_map(self, request: Any, response: Any) -> Any:
+        """``~/save_map``: write the map as it stands; cleanup/shutdown still save the last."""
+        response.success, response.message = self.write_map()
+        return response
 
     def release(self) -> None:
         """Stop inputs, save the map, destroy publishers, timers, TF and the core."""
@@ -272,6 +295,9 @@ class LocalizerNode(ParameterizedNode, Node):
         if self._diagnostics_pub is not None:
             self.destroy_publisher(self._diagnostics_pub)
         self._diagnostics_pub = None
+        if self._save_service is not None:
+            self.destroy_service(self._save_service)
+        self._save_service = None
         if self._broadcaster is not None:
             self.destroy_publisher(self._broadcaster.pub_tf)
             self._broadcaster = None
@@ -372,9 +398,13 @@ class LocalizerNode(ParameterizedNode, Node):
         arrived = self._odom_arrived.pop(ns, None)
         if arrived is not None:
             self.stats.published(arrived)
+        correction = transform_to_msg(map_to_odom(ns, fused, self.param('frames.map'),
+                                                  self.param('frames.odom')))
+        pub = self._outputs.get('map_to_odom')
+        if pub is not None:
+            pub.publish(correction)
         if self._broadcaster is not None:
-            self._broadcaster.sendTransform(transform_to_msg(map_to_odom(
-                ns, fused, self.param('frames.map'), self.param('frames.odom'))))
+            self._broadcaster.sendTransform(correction)
 
     # ---- executor thread: cheap core updates -----------------------------------------------
     def _on_odom(self, msg: Any) -> None:
