@@ -266,7 +266,12 @@ class LocalizerNode(ParameterizedNode, Node):
                 return False, 'not configured: there is no map'
             if not path:
                 return False, 'map.save_file is empty: set it to where the map should go'
-            landmarks, offset = self.pipeline.export_map()
+            try:
+                landmarks, offset = self.pipeline.export_map()
+            except (RuntimeError, ValueError, IndexError) as exc:   # gtsam marginals
+                message = f'cannot export the landmark map: {exc}'
+                self.get_logger().error(message)
+                return False, message
         try:
             save_landmark_map(path, landmarks, self.param('frames.map'), offset)
         except (InputError, OSError) as exc:
