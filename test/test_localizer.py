@@ -145,6 +145,9 @@ def test_landmark_range_bearing_factors_pull_the_pose():
     loc.update([1, 2])
     assert np.linalg.norm(loc.estimate(kf)[:2]) < 0.01
     assert math.isclose(loc.estimate(kf)[2], 0.0, abs_tol=0.01)
+    loc.add_landmark(3, np.array([3.0, 3.0]), np.eye(2) * 1e-6)        # known, never seen
+    loc.add_landmark_observation(kf, 2, np.array([0.0, 2.0]), np.eye(2) * 0.01 ** 2)
+    assert loc.landmark_observations == {1: 1, 2: 2}                # which ones the run used
 
 
 def _biased_slam(truth, dt, rng, tau=15.0, sigma=(0.045, 0.045, 0.02), white=(0.015, 0.01)):

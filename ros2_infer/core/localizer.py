@@ -28,6 +28,7 @@ with the odometry since that keyframe.
 """
 
 import bisect
+from collections import Counter
 from dataclasses import dataclass
 import math
 
@@ -165,6 +166,9 @@ class Localizer:
             np.asarray(map_offset_cov, float).copy()
         self.stats = {'slam_accepted': 0, 'slam_rejected': 0, 'landmark_factors': 0,
                       'rebases': 0, 'keyframes': 0}
+        # Range-bearing factors per landmark id over the whole run (resets included): which
+        # of a known map's landmarks the run actually used.
+        self.landmark_observations: Counter = Counter()
         # What is known of the odometry's heading drift survives a reset (a relocalisation or
         # a time jump does not change the robot's wheels and gyro): (mean, covariance).
         self.drift_prior = (np.zeros(2), np.diag(np.square(self._drift_sigma())))
@@ -536,6 +540,7 @@ class Localizer:
         self.graph.add(gtsam.BearingRangeFactor2D(kf.key, L(ident), gtsam.Rot2(bearing), rng,
                                                   noise))
         self.stats['landmark_factors'] += 1
+        self.landmark_observations[ident] += 1
 
     # ------------------------------------------------------------------ solve
     def update(self, landmark_ids=()) -> None:

@@ -1,0 +1,50 @@
+"""The evaluator's references (``tools/eval_localization.py``), checked on made-up runs."""
+
+import importlib.util
+from pathlib import Path
+import types
+
+import numpy as np
+import pytest
+
+pytest.importorskip('gtsam')          # the tool imports the fusion pipeline
+
+from ros2_infer.core.landmark_map import Landmark  # noqa: E402, I100 (after the skip)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location('eval_localization',
+                                                  ROOT / 'tools' / 'eval_localization.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_perturbed_map_reference_weighs_the_observed_landmarks_against_slam(
+        tool, monkeypatch):
+    monkeypatch.setattr(tool, 'slam_mean_sigma', lambda: 0.02)
+    truth = [Landmark(i, 'pillar', (float(i), 0.0, 0.25), (0.3, 0.3, 0.5)) for i in (1, 2, 3)]
+    moves = [(0.02, 0.0), (0.04, -0.02), (0.5, 0.5)]
+    known = [Landmark(lm.id, lm.class_name, (lm.position[0] + dx, lm.position[1] + dy,
+                                             lm.position[2]), lm.size)
+             for lm, (dx, dy) in zip(truth, moves)]
+    pipe = types.SimpleNamespace(localizer=types.SimpleNamespace(
+        landmark_observations={1: 5, 2: 1, 3: 0}))
+    slam = np.array([[0.0, -0.03, 0.01, 0.0], [1.0, -0.05, 0.03, 0.0]])   # mean (-4, +2) cm
+    fused = np.array([[0.0, 0.01, 0.0, 0.0]])
+    ref = tool.perturbed_map_reference(pipe, truth, known, slam, fused, sigma=0.05)
+    assert ref['landmarks_observed'] == 2
+    assert ref['map_mean_m'] == pytest.approx([0.03, -0.01])          # landmark 3 never seen
+    w = (2 / 0.05 ** 2) / (2 / 0.05 ** 2 + 1 / 0.02 ** 2)
+    assert ref['map_weight'] == pytest.approx(w)
+    expected = [w * 0.03 + (1 - w) * -0.04, w * -0.01 + (1 - w) * 0.02]
+    assert ref['reference_m'] == pytest.approx(expected)
+    assert ref['reference_offset_m'] == pytest.approx(np.hypot(*expected))
+    assert ref['fused_mean_m'] == pytest.approx([0.01, 0.0])
+    # No landmark observed: the map says nothing about the frame, SLAM's run mean is all.
+    pipe.localizer.landmark_observations = {}
+    alone = tool.perturbed_map_reference(pipe, truth, known, slam, fused)
+    assert alone['map_weight'] == 0.0 and alone['reference_m'] == pytest.approx([-0.04, 0.02])
