@@ -3,8 +3,9 @@ Bring up the ros2_infer perception nodes for a TurtleBot3 (Gazebo or the real ro
 
 ``ros2 launch ros2_infer perception.launch.py`` starts the ``detector``, ``depth`` and
 ``localizer`` lifecycle nodes, remapped to the TurtleBot3 topic names (relative, so
-``namespace`` works), and drives each through configure -> activate itself: launch_ros has no
-lifecycle autostart in Humble or Jazzy. A node whose configure fails (e.g. ``model.spec``
+``namespace`` works), and drives each through configure -> activate itself: Humble's launch_ros
+has no lifecycle autostart (Jazzy's came late, in launch_ros 0.26.7), and one way for both keeps
+the start-up alike. A node whose configure fails (e.g. ``model.spec``
 unset) stays unconfigured and says why. Burger has no camera, so with ``robot_model:=burger``
 the camera nodes stay off; the localizer then runs on odometry, the SLAM input and the scan.
 ``profile:=pi`` is the Raspberry Pi 4/5 set-up: ``config/pi.yaml`` (int8 ARM models, 4 threads)
@@ -131,8 +132,10 @@ def launch_setup(context: LaunchContext, default_params_file: str = '') -> list:
             remappings = localizer_remappings(remappings, slam_input)
         node = LifecycleNode(
             package='ros2_infer', executable=executable, name=name, namespace=namespace,
-            output='screen', parameters=[ParameterFile(params_file, allow_substs=True),
-                                         overrides],
+            output='screen',
+            # An empty dict would become an empty ros__parameters block: left out instead.
+            parameters=[ParameterFile(params_file, allow_substs=True)] + (
+                [overrides] if overrides else []),
             arguments=['--ros-args', '--log-level', log_level], remappings=remappings)
         actions.append(node)
         actions.extend(_lifecycle_startup(node))

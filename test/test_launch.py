@@ -136,9 +136,11 @@ def transform(ns, parent, child, xyz, quat):
     t = TransformStamped()
     t.header = conv.make_header(None, ns, parent)
     t.child_frame_id = child
-    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = xyz
+    # Humble's generated setters refuse ints in float fields.
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (
+        float(v) for v in xyz)
     (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z,
-     t.transform.rotation.w) = quat
+     t.transform.rotation.w) = (float(v) for v in quat)
     return t
 
 

@@ -425,6 +425,19 @@ def test_rejected_inputs_are_counted_and_the_node_keeps_running(rig):
     assert localize(executor, probe, node) is not None       # still working
 
 
+def test_an_activation_that_would_fuse_its_own_output_is_refused_cleanly(ros):
+    node = LocalizerNode(cli_args=['--ros-args', '-r', 'slam_pose:=pose'],
+                         parameter_overrides=[Parameter('slam.input', value='pose')])
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.FAILURE
+        assert state_of(node) == 'inactive'
+        assert not node._inputs and node.worker is None
+        assert not any(pub.is_activated for pub in node._outputs.values())
+    finally:
+        node.destroy_node()
+
+
 def test_known_map_gives_landmarks_and_the_built_map_is_saved(rig, tmp_path):
     executor, probe, start = rig
     known = tmp_path / 'known.yaml'

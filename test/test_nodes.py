@@ -108,6 +108,23 @@ def test_missing_spec_file_fails_configure(ros, tmp_path):
         node.destroy_node()
 
 
+def test_a_transition_that_raises_frees_what_it_made_and_the_node_can_start_again(
+        ros, detector_spec):
+    # An unknown reliability makes create_subscription raise inside on_activate.
+    node = configured_detector(str(detector_spec), **{
+        'qos_overrides./image.subscription.reliability': 'sometimes'})
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.ERROR
+        assert state_of(node) == 'unconfigured'                   # on_error freed it all
+        assert node.model is None and node.worker is None and node._diagnostics_pub is None
+        assert not node._subscriptions_active
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.spec is not None and state_of(node) == 'inactive'     # configured again
+    finally:
+        node.destroy_node()
+
+
 def test_depth_model_in_the_detector_is_refused(ros, depth_spec):
     node = DetectorNode(parameter_overrides=[Parameter('model.spec', value=str(depth_spec))])
     try:

@@ -245,6 +245,13 @@ class InferenceNode(ParameterizedNode, Node):
         self.release()
         return TransitionCallbackReturn.SUCCESS
 
+    def on_error(self, state: State) -> TransitionCallbackReturn:
+        """Free what a transition that raised had made; the node goes back to unconfigured."""
+        self.get_logger().error(f'a transition from {state.label} raised: everything it made '
+                                'is freed; configure again')
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
     def destroy_lifecycle_publishers(self, publishers: Iterable[Any]) -> None:
         """Destroy the given lifecycle publishers (None entries are skipped)."""
         for pub in publishers:

@@ -91,6 +91,10 @@ class DepthNode(InferenceNode):
         self._depth_pub = self._confidence_pub = None
         if self._tf_listener is not None and hasattr(self._tf_listener, 'unregister'):
             self._tf_listener.unregister()
+        if self._jump_handle is not None:
+            # rcl keeps only a borrowed pointer to the callback: a handle dropped without
+            # unregistering leaves a dangling callback for the next time jump.
+            self._jump_handle.unregister()
         self._tf_listener = self._tf_buffer = self._jump_handle = None
         self._on_time_jump(None)
 

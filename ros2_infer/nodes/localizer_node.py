@@ -211,6 +211,9 @@ class LocalizerNode(ParameterizedNode, Node):
                     'its own output; remap one of them (perception.launch.py slam_input:=pose '
                     'moves the output to localizer/pose)')
                 self._stop_inputs()
+                # A failed activation goes back to inactive without on_deactivate: the
+                # publishers super().on_activate enabled are disabled here.
+                super().on_deactivate(state)
                 return TransitionCallbackReturn.FAILURE
         else:
             self._subscribe(TFMessage, '/tf', self._on_tf, tf_qos(), overridable=False)
@@ -230,6 +233,13 @@ class LocalizerNode(ParameterizedNode, Node):
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         """Save the map and free everything."""
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: State) -> TransitionCallbackReturn:
+        """Free what a transition that raised had made; the node goes back to unconfigured."""
+        self.get_logger().error(f'a transition from {state.label} raised: everything it made '
+                                'is freed; configure again')
         self.release()
         return TransitionCallbackReturn.SUCCESS
 
