@@ -42,7 +42,8 @@ from ros2_infer.training.simdata import simulate_runs
 
 SEC = 1_000_000_000
 LOC_EXTRA = ['--compressed']
-MAP_EXTRA = ['--compressed', '--slam-style', 'slam_toolbox']
+MAP_PROFILE = 'slam_toolbox'
+MAP_EXTRA = ['--compressed', '--slam-style', MAP_PROFILE]
 # A mapping run is another run: with the localisation run's noise draws its SLAM bias would be
 # the same one the localisation SLAM has, and a map inheriting it would agree with that bias.
 MAP_NOISE_SEED = 1000
@@ -94,30 +95,60 @@ def slam_mean_sigma(profile: str = 'amcl', duration: float = 180.0, draws: int =
     return float(np.std(means))
 
 
-def perturbed_map_reference(pipe, truth, known, slam_errors, fused_errors,
-                            sigma=0.05) -> dict:
+def offset_reference(map_errors, var_map, slam_errors, fused_errors) -> dict:
     """
-    Return the constant offset that a perturbed true map and the run's SLAM stream allow.
+    Return the best linear combination of a known map's offset and the SLAM run mean.
 
-    Two things alone say where the map frame is: the priors of the landmarks the run
-    observed (their perturbations' mean, sigma / sqrt(n), is an offset no observation can
-    see) and the SLAM stream (its run mean, spread ``slam_mean_sigma``). Their best linear
-    combination is the reference: an estimator that learnt all the relative geometry
-    exactly would still be off by it at the end of the run. Evaluator only (reads the draw).
+    With a known map, two things alone say where the map frame is: the map (the mean error
+    of the landmarks the run observed, variance ``var_map`` per axis: an offset no
+    observation can see) and the SLAM stream (its run mean, spread ``slam_mean_sigma``).
+    An estimator that learnt all the relative geometry exactly would still be off by their
+    best combination at the end of the run. Evaluator only: it reads the truth.
     """
-    seen = [lm_id for lm_id, n in pipe.localizer.landmark_observations.items() if n > 0]
-    moved = {t.id: np.subtract(k.position[:2], t.position[:2]) for t, k in zip(truth, known)}
-    map_mean = np.mean([moved[i] for i in seen], axis=0) if seen else np.zeros(2)
+    seen = len(map_errors) > 0
+    map_mean = np.mean(map_errors, axis=0) if seen else np.zeros(2)
     slam_mean = slam_errors[:, 1:3].mean(axis=0)
-    var_map = sigma ** 2 / max(len(seen), 1) if seen else math.inf
     var_slam = slam_mean_sigma() ** 2
-    w_map = (1.0 / var_map) / (1.0 / var_map + 1.0 / var_slam)
+    w_map = var_slam / (var_map + var_slam) if seen else 0.0
     reference = w_map * map_mean + (1.0 - w_map) * slam_mean
-    return {'landmarks_observed': len(seen), 'map_mean_m': [float(v) for v in map_mean],
+    return {'landmarks_observed': len(map_errors), 'map_mean_m': [float(v) for v in map_mean],
             'slam_mean_m': [float(v) for v in slam_mean], 'map_weight': float(w_map),
             'reference_m': [float(v) for v in reference],
             'reference_offset_m': float(np.hypot(*reference)),
             'fused_mean_m': [float(v) for v in fused_errors[:, 1:3].mean(axis=0)]}
+
+
+def observed(pipe) -> list:
+    """Ids of the landmarks the run observed at least once."""
+    return [lm_id for lm_id, n in pipe.localizer.landmark_observations.items() if n > 0]
+
+
+def perturbed_map_reference(pipe, truth, known, slam_errors, fused_errors,
+                            sigma=0.05) -> dict:
+    """Return ``offset_reference`` of true map + ``sigma``: the perturbations' mean."""
+    moved = {t.id: np.subtract(k.position[:2], t.position[:2]) for t, k in zip(truth, known)}
+    seen = observed(pipe)
+    return offset_reference([moved[i] for i in seen], sigma ** 2 / max(len(seen), 1),
+                            slam_errors, fused_errors)
+
+
+def saved_map_reference(pipe, saved, gt_objects, slam_errors, fused_errors,
+                        var_map) -> dict:
+    """
+    Return ``offset_reference`` of a saved map (each landmark to its nearest true object).
+
+    ``var_map``: how far such a map's offset strays, from the simulator's truth (the mapping
+    runs' SLAM profile and length), not the map's own claim.
+    """
+    by_id = {lm.id: lm for lm in saved}
+    errors = []
+    for lm in (by_id[i] for i in observed(pipe) if i in by_id):   # not those made online
+        truths = [np.asarray(pos[:2], float) for cls, pos in gt_objects.values()
+                  if cls == lm.class_name]
+        if truths:
+            errors.append(min((np.asarray(lm.position[:2], float) - t for t in truths),
+                              key=np.linalg.norm))
+    return offset_reference(errors, var_map, slam_errors, fused_errors)
 
 
 def perturbed_run(loc_bag, gt, truth, draw, detections) -> dict:
@@ -146,9 +177,10 @@ def seed_table(seed, out_dir, detections):
     row = without_saved_map(loc_bag, gt, objs, detections)
     # The real workflow: a mapping run of the same layout, --save-map, then localisation.
     saved = []
-    for key, suffix, map_bag in (('saved_map', '', map_bags[0]),
-                                 ('saved_map_2', '_run2', map_bags[1]),
-                                 ('long_map', '_long', map_bags[2])):
+    for key, suffix, map_bag, duration in (('saved_map', '', map_bags[0], 180.0),
+                                           ('saved_map_2', '_run2', map_bags[1], 180.0),
+                                           ('long_map', '_long', map_bags[2],
+                                            float(LONG_MAP_DURATION))):
         mpipe, _ = run(map_bag, detections=detections)
         map_file = out_dir / f'map_seed{seed}_{detections}{suffix}.yaml'
         landmarks, offset = mpipe.export_map()
@@ -159,6 +191,9 @@ def seed_table(seed, out_dir, detections):
             [math.sqrt(offset[0]), math.sqrt(offset[2])]
         pipe, s = run(loc_bag, known=saved[-1], sigma=0.03, detections=detections)
         row[f'fusion_{key}'] = ate(s.fused, gt)
+        row[f'fusion_{key}']['reference'] = saved_map_reference(
+            pipe, saved[-1].landmarks, objs, M.errors(s.slam, gt), M.errors(s.fused, gt),
+            slam_mean_sigma(MAP_PROFILE, duration) ** 2)
         row[f'object_map_median_{key}_m'] = median_error(pipe.landmarks(), objs)
     # Two mapping runs merged: their SLAM means are independent and partly cancel.
     merged = merge_map_files(saved[:2])
@@ -167,6 +202,10 @@ def seed_table(seed, out_dir, detections):
     row['merged_map_median_m'] = median_error(merged.landmarks, objs)
     pipe, s = run(loc_bag, known=merged, sigma=0.03, detections=detections)
     row['fusion_merged_map'] = ate(s.fused, gt)
+    # Two independent 3-minute offsets averaged: half the variance of one.
+    row['fusion_merged_map']['reference'] = saved_map_reference(
+        pipe, merged.landmarks, objs, M.errors(s.slam, gt), M.errors(s.fused, gt),
+        slam_mean_sigma(MAP_PROFILE, 180.0) ** 2 / 2)
     row['object_map_median_merged_map_m'] = median_error(pipe.landmarks(), objs)
     truth = load_landmark_map(Path(loc_bag).parent / 'landmarks.yaml')[1]
     row['fusion_perturbed_map'] = perturbed_run(loc_bag, gt, truth, seed, detections)
@@ -414,13 +453,12 @@ def markdown(results) -> str:
         lines.append('| worst | ' + ' | '.join(worst) + f' | **{100 * worst_obj:.1f}** |')
         lines.append('')
         lines += object_table(rows, det)
-        lines += reference_table({seed: r['fusion_perturbed_map'] for seed, r in rows.items()},
-                                 det, "the evaluation's draw")
+        lines += reference_table([(label, {seed: r[key] for seed, r in rows.items()})
+                                  for key, label in REFERENCE_MAPS], det)
     for det, rows in results.get('draws', {}).items():
         if det not in results:      # the seed tables were skipped: the draws' first is theirs
-            lines += reference_table({seed: next(iter(draws.values()))
-                                      for seed, draws in rows.items()},
-                                     det, "the evaluation's draw")
+            first = {seed: next(iter(draws.values())) for seed, draws in rows.items()}
+            lines += reference_table([('true + 5 cm', first)], det)
         lines += draws_table(rows, det)
     for det, styles in results.get('slam_styles', {}).items():
         lines += slam_styles_table(styles, det)
@@ -431,25 +469,33 @@ def _cm(v) -> str:
     return '(' + ', '.join(f'{100 * x:+.1f}' for x in v) + ')'
 
 
-def reference_table(rows, det, which) -> list[str]:
-    """Render true map + 5 cm against the offset its map draw and SLAM allow (cm)."""
-    rows = {seed: r for seed, r in rows.items() if r.get('reference')}
-    if not rows:
-        return []
-    lines = [f'True map + 5 cm ({which}) against what the map draw and SLAM allow, cm, '
-             f'detections: {det}', '',
-             "| seed | landmarks observed | their perturbations' mean | SLAM run mean "
+REFERENCE_MAPS = [('fusion_saved_map', 'another run'), ('fusion_saved_map_2', 'a third run'),
+                  ('fusion_merged_map', 'both merged'), ('fusion_long_map', 'a 6-min run'),
+                  ('fusion_perturbed_map', 'true + 5 cm')]
+
+
+def reference_table(maps, det) -> list[str]:
+    """
+    Render known-map runs against the offset their map and SLAM allow (cm) as Markdown.
+
+    ``maps``: (label, {seed: ATE dict with 'reference'}) pairs.
+    """
+    lines = [f'Known maps against what the map and SLAM allow, cm, detections: {det}', '',
+             '| map | seed | landmarks observed | map offset (their mean error) | SLAM run mean '
              '| map weight | reference offset | fused mean error | fused ATE |',
-             '|---' * 8 + '|']
-    for seed, r in rows.items():
-        ref = r['reference']
-        lines.append(f"| {seed} | {ref['landmarks_observed']} | {_cm(ref['map_mean_m'])} | "
-                     f"{_cm(ref['slam_mean_m'])} | {ref['map_weight']:.2f} | "
-                     f"{_cm(ref['reference_m'])} = {100 * ref['reference_offset_m']:.2f} | "
-                     f"{_cm(ref['fused_mean_m'])} = "
-                     f"{100 * float(np.hypot(*ref['fused_mean_m'])):.2f} | "
-                     f"{100 * r['ate']:.2f} |")
-    return lines + ['']
+             '|---' * 9 + '|']
+    for label, rows in maps:
+        for seed, r in rows.items():
+            ref = r.get('reference')
+            if not ref:
+                continue
+            lines.append(
+                f"| {label} | {seed} | {ref['landmarks_observed']} | {_cm(ref['map_mean_m'])} | "
+                f"{_cm(ref['slam_mean_m'])} | {ref['map_weight']:.2f} | "
+                f"{_cm(ref['reference_m'])} = {100 * ref['reference_offset_m']:.2f} | "
+                f"{_cm(ref['fused_mean_m'])} = "
+                f"{100 * float(np.hypot(*ref['fused_mean_m'])):.2f} | {100 * r['ate']:.2f} |")
+    return lines + [''] if len(lines) > 4 else []
 
 
 def draws_table(rows, det) -> list[str]:
