@@ -55,16 +55,18 @@ def test_a_saved_maps_offset_is_its_observed_landmarks_mean_error_against_the_tr
     monkeypatch.setattr(tool, 'slam_mean_sigma', lambda: 0.02)
     saved = [Landmark(1, 'pillar', (1.03, 0.01, 0.25), (0.3, 0.3, 0.5)),
              Landmark(2, 'pillar', (2.01, 1.03, 0.25), (0.3, 0.3, 0.5)),
-             Landmark(3, 'barrel', (5.0, 5.0, 0.3), (0.4, 0.4, 0.6))]
+             Landmark(3, 'barrel', (5.0, 5.0, 0.3), (0.4, 0.4, 0.6)),
+             Landmark(4, 'pillar', (2.02, 1.04, 0.25), (0.3, 0.3, 0.5)),
+             Landmark(5, 'pillar', (1.0, 0.8, 0.25), (0.3, 0.3, 0.5))]   # 5: no such pillar
     gt_objects = {'a': ('pillar', np.array([1.0, 0.0, 0.25])),
                   'b': ('pillar', np.array([2.0, 1.0, 0.25])),
                   'c': ('barrel', np.array([4.0, 4.0, 0.3]))}
     # Landmark 3 was never seen; 7 is one the localisation run made online.
     pipe = types.SimpleNamespace(localizer=types.SimpleNamespace(
-        landmark_observations={1: 4, 2: 2, 3: 0, 7: 5}))
+        landmark_observations={1: 4, 2: 2, 3: 0, 4: 1, 5: 3, 7: 5}))
     slam = np.array([[0.0, 0.0, 0.0, 0.0]])
     ref = tool.saved_map_reference(pipe, saved, gt_objects, slam, slam, var_map=0.02 ** 2)
-    assert ref['landmarks_observed'] == 2
-    assert ref['map_mean_m'] == pytest.approx([0.02, 0.02])     # each to its nearest pillar
+    assert ref['landmarks_observed'] == 3                       # 5 is 0.8 m from any pillar
+    assert ref['map_mean_m'] == pytest.approx([0.02, 0.03])     # per-axis median of 1, 2, 4
     assert ref['map_weight'] == pytest.approx(0.5)              # as uncertain as SLAM's mean
-    assert ref['reference_m'] == pytest.approx([0.01, 0.01])
+    assert ref['reference_m'] == pytest.approx([0.01, 0.015])

@@ -95,27 +95,30 @@ def slam_mean_sigma(profile: str = 'amcl', duration: float = 180.0, draws: int =
     return float(np.std(means))
 
 
-def offset_reference(map_errors, var_map, slam_errors, fused_errors) -> dict:
+def offset_reference(map_offset, var_map, observed_count, slam_errors, fused_errors) -> dict:
     """
     Return the best linear combination of a known map's offset and the SLAM run mean.
 
-    With a known map, two things alone say where the map frame is: the map (the mean error
-    of the landmarks the run observed, variance ``var_map`` per axis: an offset no
+    With a known map, two things alone say where the map frame is: the map (``map_offset``,
+    the error its observed landmarks share, variance ``var_map`` per axis: an offset no
     observation can see) and the SLAM stream (its run mean, spread ``slam_mean_sigma``).
     An estimator that learnt all the relative geometry exactly would still be off by their
     best combination at the end of the run. Evaluator only: it reads the truth.
     """
-    seen = len(map_errors) > 0
-    map_mean = np.mean(map_errors, axis=0) if seen else np.zeros(2)
+    seen = observed_count > 0 and map_offset is not None
+    map_mean = np.asarray(map_offset, float) if seen else np.zeros(2)
     slam_mean = slam_errors[:, 1:3].mean(axis=0)
     var_slam = slam_mean_sigma() ** 2
     w_map = var_slam / (var_map + var_slam) if seen else 0.0
     reference = w_map * map_mean + (1.0 - w_map) * slam_mean
-    return {'landmarks_observed': len(map_errors), 'map_mean_m': [float(v) for v in map_mean],
+    return {'landmarks_observed': int(observed_count), 'map_mean_m': [float(v) for v in map_mean],
             'slam_mean_m': [float(v) for v in slam_mean], 'map_weight': float(w_map),
             'reference_m': [float(v) for v in reference],
             'reference_offset_m': float(np.hypot(*reference)),
             'fused_mean_m': [float(v) for v in fused_errors[:, 1:3].mean(axis=0)]}
+
+
+MATCH_M = 0.3
 
 
 def observed(pipe) -> list:
@@ -128,15 +131,19 @@ def perturbed_map_reference(pipe, truth, known, slam_errors, fused_errors,
     """Return ``offset_reference`` of true map + ``sigma``: the perturbations' mean."""
     moved = {t.id: np.subtract(k.position[:2], t.position[:2]) for t, k in zip(truth, known)}
     seen = observed(pipe)
-    return offset_reference([moved[i] for i in seen], sigma ** 2 / max(len(seen), 1),
-                            slam_errors, fused_errors)
+    offset = np.mean([moved[i] for i in seen], axis=0) if seen else None
+    return offset_reference(offset, sigma ** 2 / max(len(seen), 1), len(seen), slam_errors,
+                            fused_errors)
 
 
 def saved_map_reference(pipe, saved, gt_objects, slam_errors, fused_errors,
                         var_map) -> dict:
     """
-    Return ``offset_reference`` of a saved map (each landmark to its nearest true object).
+    Return ``offset_reference`` of a saved map: its observed landmarks' median error.
 
+    Each landmark is matched to the nearest true object of its class; one farther than
+    ``MATCH_M`` is not that object (a ghost, a wrong class) and says nothing of the offset.
+    The median per axis keeps one badly placed landmark from moving the map's offset.
     ``var_map``: how far such a map's offset strays, from the simulator's truth (the mapping
     runs' SLAM profile and length), not the map's own claim.
     """
@@ -145,10 +152,12 @@ def saved_map_reference(pipe, saved, gt_objects, slam_errors, fused_errors,
     for lm in (by_id[i] for i in observed(pipe) if i in by_id):   # not those made online
         truths = [np.asarray(pos[:2], float) for cls, pos in gt_objects.values()
                   if cls == lm.class_name]
-        if truths:
-            errors.append(min((np.asarray(lm.position[:2], float) - t for t in truths),
-                              key=np.linalg.norm))
-    return offset_reference(errors, var_map, slam_errors, fused_errors)
+        nearest = min((np.asarray(lm.position[:2], float) - t for t in truths),
+                      key=np.linalg.norm, default=None)
+        if nearest is not None and np.linalg.norm(nearest) <= MATCH_M:
+            errors.append(nearest)
+    offset = np.median(errors, axis=0) if errors else None
+    return offset_reference(offset, var_map, len(errors), slam_errors, fused_errors)
 
 
 def perturbed_run(loc_bag, gt, truth, draw, detections) -> dict:
