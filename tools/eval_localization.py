@@ -490,7 +490,7 @@ def reference_table(maps, det) -> list[str]:
     ``maps``: (label, {seed: ATE dict with 'reference'}) pairs.
     """
     lines = [f'Known maps against what the map and SLAM allow, cm, detections: {det}', '',
-             '| map | seed | landmarks observed | map offset (their mean error) | SLAM run mean '
+             '| map | seed | landmarks observed | map offset | SLAM run mean '
              '| map weight | reference offset | fused mean error | fused ATE |',
              '|---' * 9 + '|']
     for label, rows in maps:
