@@ -291,11 +291,15 @@ def test_map_to_odom_is_broadcast_only_when_enabled(rig):
 def test_the_map_to_odom_correction_is_published_at_each_fused_pose(rig):
     executor, probe, start = rig
     node = start()                              # publish_map_to_odom: false (the default)
-    localize(executor, probe, node, x=1.0, y=2.0)
-    assert spin_until(executor, lambda: probe.received['map_to_odom'])
-    correction = probe.received['map_to_odom'][-1]
+    pose = localize(executor, probe, node, x=1.0, y=2.0)
+
+    def corrections():
+        return [c for c in probe.received['map_to_odom'] if stamp_of(c) == stamp_of(pose)]
+
+    assert spin_until(executor, corrections)        # one per fused pose, at the pose's stamp
+    correction = corrections()[-1]
     assert (correction.header.frame_id, correction.child_frame_id) == ('map', 'odom')
-    assert stamp_of(correction) == T0 + SEC // 10 == stamp_of(probe.received['pose'][-1])
+    assert stamp_of(correction) == T0 + SEC // 10
     # AMCL put the robot at (1, 2) where odometry said (0, 0): map->odom is that offset.
     assert correction.transform.translation.x == pytest.approx(1.0, abs=0.01)
     assert correction.transform.translation.y == pytest.approx(2.0, abs=0.01)
