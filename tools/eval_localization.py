@@ -175,14 +175,21 @@ def ate(stream, gt):
     return {'ate': a['ate_rmse_m'], 'yaw': a['yaw_rmse_deg'], 'max': a['max_m']}
 
 
-def seed_table(seed, out_dir, detections):
+def localisation_run(seed):
+    """Return the seed's localisation bag, its ground truth, objects and true landmarks."""
     loc_bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
                             extra=LOC_EXTRA)[0]
+    gt, objs = M.ground_truth(loc_bag)
+    truth = load_landmark_map(Path(loc_bag).parent / 'landmarks.yaml')[1]
+    return loc_bag, gt, objs, truth
+
+
+def seed_table(seed, out_dir, detections):
+    loc_bag, gt, objs, truth = localisation_run(seed)
     map_bags = [simulate_runs([seed], duration=duration, camera_rate=5, randomize=False,
                               extra=MAP_EXTRA + ['--noise-seed', str(noise + seed)])[0]
                 for noise, duration in ((MAP_NOISE_SEED, 180), (MAP2_NOISE_SEED, 180),
                                         (LONG_MAP_NOISE_SEED, LONG_MAP_DURATION))]
-    gt, objs = M.ground_truth(loc_bag)
     row = without_saved_map(loc_bag, gt, objs, detections)
     # The real workflow: a mapping run of the same layout, --save-map, then localisation.
     saved = []
@@ -216,17 +223,13 @@ def seed_table(seed, out_dir, detections):
         pipe, merged.landmarks, objs, M.errors(s.slam, gt), M.errors(s.fused, gt),
         slam_mean_sigma(MAP_PROFILE, 180.0) ** 2 / 2)
     row['object_map_median_merged_map_m'] = median_error(pipe.landmarks(), objs)
-    truth = load_landmark_map(Path(loc_bag).parent / 'landmarks.yaml')[1]
     row['fusion_perturbed_map'] = perturbed_run(loc_bag, gt, truth, seed, detections)
     return row
 
 
 def perturbation_draws(seed, detections, draws):
     """Run true map + 5 cm with ``draws`` perturbations, the evaluation's own (``seed``) first."""
-    loc_bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
-                            extra=LOC_EXTRA)[0]
-    gt, _ = M.ground_truth(loc_bag)
-    truth = load_landmark_map(Path(loc_bag).parent / 'landmarks.yaml')[1]
+    loc_bag, gt, _, truth = localisation_run(seed)
     out = {}
     for k in range(draws):
         draw = seed if k == 0 else 10000 + 100 * seed + k
@@ -300,10 +303,7 @@ def recovery_time(e, t_back, threshold):
 
 
 def faults(seed, detections, out_dir):
-    loc_bag = simulate_runs([seed], duration=180, camera_rate=10, randomize=False,
-                            extra=LOC_EXTRA)[0]
-    gt, _ = M.ground_truth(loc_bag)
-    truth = load_landmark_map(Path(loc_bag).parent / 'landmarks.yaml')[1]
+    loc_bag, gt, _, truth = localisation_run(seed)
     map_file = out_dir / f'map_seed{seed}_{detections}.yaml'
     known = read_landmark_map(map_file) if map_file.is_file() else truth
     res = {}
