@@ -86,29 +86,45 @@ def perturbed(landmarks, sigma, seed):
 
 
 @functools.lru_cache(maxsize=None)
-def slam_mean_sigma(profile: str = 'amcl', duration: float = 180.0, draws: int = 2000) -> float:
-    """Spread (m, per axis) of a run's mean SLAM error: the simulator's truth, evaluator only."""
+def _bias_paths(profile: str, duration: float, draws: int = 2000) -> np.ndarray:
+    """Return ``draws`` paths (draws, steps, 2) of the simulator's SLAM bias in x and y."""
     rng = np.random.default_rng(0)
-    n = int(round(duration / SlamErrorProcess.GRID))
-    means = [SlamErrorProcess(get_profile(profile), duration, rng).bias[:n, :2].mean(axis=0)
-             for _ in range(draws)]
-    return float(np.std(means))
+    return np.stack([SlamErrorProcess(get_profile(profile), duration, rng).bias[:, :2]
+                     for _ in range(draws)])
 
 
-def offset_reference(map_offset, var_map, observed_count, slam_errors, fused_errors) -> dict:
+def slam_mean_sigma(slam_stream, profile: str = 'amcl') -> float:
+    """
+    Return the spread (m, per axis) of the mean SLAM error over this stream's own samples.
+
+    The simulator's truth, evaluator only. Event-triggered streams (AMCL: every 0.25 m or
+    0.2 rad) bunch their samples, a turn on the spot giving several within a second, so
+    their mean strays more than the error's time average.
+    """
+    stamps = np.array([row[0] for row in slam_stream], float)
+    t = (stamps - stamps[0]) * 1e-9
+    paths = _bias_paths(profile, float(math.ceil(t[-1])) + 1.0)
+    f = np.clip(t / SlamErrorProcess.GRID, 0.0, paths.shape[1] - 1.000001)
+    k = f.astype(int)
+    u = (f - k)[None, :, None]
+    at_samples = paths[:, k] * (1.0 - u) + paths[:, k + 1] * u
+    return float(np.std(at_samples.mean(axis=1)))
+
+
+def offset_reference(map_offset, var_map, observed_count, slam_errors, var_slam,
+                     fused_errors) -> dict:
     """
     Return the best linear combination of a known map's offset and the SLAM run mean.
 
     With a known map, two things alone say where the map frame is: the map (``map_offset``,
     the error its observed landmarks share, variance ``var_map`` per axis: an offset no
-    observation can see) and the SLAM stream (its run mean, spread ``slam_mean_sigma``).
+    observation can see) and the SLAM stream (its run mean, variance ``var_slam``).
     An estimator that learnt all the relative geometry exactly would still be off by their
     best combination at the end of the run. Evaluator only: it reads the truth.
     """
     seen = observed_count > 0 and map_offset is not None
     map_mean = np.asarray(map_offset, float) if seen else np.zeros(2)
     slam_mean = slam_errors[:, 1:3].mean(axis=0)
-    var_slam = slam_mean_sigma() ** 2
     w_map = var_slam / (var_map + var_slam) if seen else 0.0
     reference = w_map * map_mean + (1.0 - w_map) * slam_mean
     return {'landmarks_observed': int(observed_count), 'map_mean_m': [float(v) for v in map_mean],
@@ -126,17 +142,17 @@ def observed(pipe) -> list:
     return [lm_id for lm_id, n in pipe.localizer.landmark_observations.items() if n > 0]
 
 
-def perturbed_map_reference(pipe, truth, known, slam_errors, fused_errors,
+def perturbed_map_reference(pipe, truth, known, slam_errors, var_slam, fused_errors,
                             sigma=0.05) -> dict:
     """Return ``offset_reference`` of true map + ``sigma``: the perturbations' mean."""
     moved = {t.id: np.subtract(k.position[:2], t.position[:2]) for t, k in zip(truth, known)}
     seen = observed(pipe)
     offset = np.mean([moved[i] for i in seen], axis=0) if seen else None
     return offset_reference(offset, sigma ** 2 / max(len(seen), 1), len(seen), slam_errors,
-                            fused_errors)
+                            var_slam, fused_errors)
 
 
-def saved_map_reference(pipe, saved, gt_objects, slam_errors, fused_errors,
+def saved_map_reference(pipe, saved, gt_objects, slam_errors, var_slam, fused_errors,
                         var_map) -> dict:
     """
     Return ``offset_reference`` of a saved map: its observed landmarks' median error.
@@ -145,7 +161,7 @@ def saved_map_reference(pipe, saved, gt_objects, slam_errors, fused_errors,
     ``MATCH_M`` is not that object (a ghost, a wrong class) and says nothing of the offset.
     The median per axis keeps one badly placed landmark from moving the map's offset.
     ``var_map``: how far such a map's offset strays, from the simulator's truth (the mapping
-    runs' SLAM profile and length), not the map's own claim.
+    run's SLAM profile and samples), not the map's own claim.
     """
     by_id = {lm.id: lm for lm in saved}
     errors = []
@@ -157,7 +173,7 @@ def saved_map_reference(pipe, saved, gt_objects, slam_errors, fused_errors,
         if nearest is not None and np.linalg.norm(nearest) <= MATCH_M:
             errors.append(nearest)
     offset = np.median(errors, axis=0) if errors else None
-    return offset_reference(offset, var_map, len(errors), slam_errors, fused_errors)
+    return offset_reference(offset, var_map, len(errors), slam_errors, var_slam, fused_errors)
 
 
 def perturbed_run(loc_bag, gt, truth, draw, detections) -> dict:
@@ -166,6 +182,7 @@ def perturbed_run(loc_bag, gt, truth, draw, detections) -> dict:
     pipe, s = run(loc_bag, known=known, sigma=0.05, detections=detections)
     out = ate(s.fused, gt)
     out['reference'] = perturbed_map_reference(pipe, truth, known, M.errors(s.slam, gt),
+                                               slam_mean_sigma(s.slam) ** 2,
                                                M.errors(s.fused, gt))
     return out
 
@@ -192,12 +209,13 @@ def seed_table(seed, out_dir, detections):
                                         (LONG_MAP_NOISE_SEED, LONG_MAP_DURATION))]
     row = without_saved_map(loc_bag, gt, objs, detections)
     # The real workflow: a mapping run of the same layout, --save-map, then localisation.
-    saved = []
-    for key, suffix, map_bag, duration in (('saved_map', '', map_bags[0], 180.0),
-                                           ('saved_map_2', '_run2', map_bags[1], 180.0),
-                                           ('long_map', '_long', map_bags[2],
-                                            float(LONG_MAP_DURATION))):
-        mpipe, _ = run(map_bag, detections=detections)
+    saved, var_maps = [], []
+    for key, suffix, map_bag in (('saved_map', '', map_bags[0]),
+                                 ('saved_map_2', '_run2', map_bags[1]),
+                                 ('long_map', '_long', map_bags[2])):
+        mpipe, mapping = run(map_bag, detections=detections)
+        # The map inherits the mapping run's mean SLAM error: how far that strays.
+        var_maps.append(slam_mean_sigma(mapping.slam, MAP_PROFILE) ** 2)
         map_file = out_dir / f'map_seed{seed}_{detections}{suffix}.yaml'
         landmarks, offset = mpipe.export_map()
         save_landmark_map(map_file, landmarks, offset_covariance=offset)
@@ -208,8 +226,8 @@ def seed_table(seed, out_dir, detections):
         pipe, s = run(loc_bag, known=saved[-1], sigma=0.03, detections=detections)
         row[f'fusion_{key}'] = ate(s.fused, gt)
         row[f'fusion_{key}']['reference'] = saved_map_reference(
-            pipe, saved[-1].landmarks, objs, M.errors(s.slam, gt), M.errors(s.fused, gt),
-            slam_mean_sigma(MAP_PROFILE, duration) ** 2)
+            pipe, saved[-1].landmarks, objs, M.errors(s.slam, gt), slam_mean_sigma(s.slam) ** 2,
+            M.errors(s.fused, gt), var_maps[-1])
         row[f'object_map_median_{key}_m'] = median_error(pipe.landmarks(), objs)
     # Two mapping runs merged: their SLAM means are independent and partly cancel.
     merged = merge_map_files(saved[:2])
@@ -218,10 +236,10 @@ def seed_table(seed, out_dir, detections):
     row['merged_map_median_m'] = median_error(merged.landmarks, objs)
     pipe, s = run(loc_bag, known=merged, sigma=0.03, detections=detections)
     row['fusion_merged_map'] = ate(s.fused, gt)
-    # Two independent 3-minute offsets averaged: half the variance of one.
+    # Two independent offsets averaged: a quarter of the sum of their variances.
     row['fusion_merged_map']['reference'] = saved_map_reference(
-        pipe, merged.landmarks, objs, M.errors(s.slam, gt), M.errors(s.fused, gt),
-        slam_mean_sigma(MAP_PROFILE, 180.0) ** 2 / 2)
+        pipe, merged.landmarks, objs, M.errors(s.slam, gt), slam_mean_sigma(s.slam) ** 2,
+        M.errors(s.fused, gt), (var_maps[0] + var_maps[1]) / 4)
     row['object_map_median_merged_map_m'] = median_error(pipe.landmarks(), objs)
     row['fusion_perturbed_map'] = perturbed_run(loc_bag, gt, truth, seed, detections)
     return row
