@@ -42,6 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=('auto', 'amcl', 'slam_toolbox', 'cartographer'),
                         help='SLAM input: /amcl_pose, /pose or TF map->odom (auto: the first '
                              'pose topic seen, else map->odom)')
+    parser.add_argument('--namespace', default=None, metavar='NS',
+                        help="the robot's namespace in the bag (e.g. /tb3_0: /tb3_0/odom is read "
+                             'as /odom, /tb3_0/tf as /tf)')
+    parser.add_argument('--remap', nargs='+', action='extend', default=[],
+                        metavar='OLD:=NEW',
+                        help='read the recorded topic OLD as NEW, as ros2 bag play --remap does '
+                             '(e.g. /camera/color/image_raw:=/camera/image_raw)')
+    parser.add_argument('--map-frame', default='map', help='map frame (default: map)')
+    parser.add_argument('--odom-frame', default='odom', help='odometry frame (default: odom)')
+    parser.add_argument('--base-frame', default='base_footprint',
+                        help='robot base frame (default: base_footprint)')
     parser.add_argument('--no-landmarks', action='store_true',
                         help='fuse odometry and SLAM only')
     parser.add_argument('--no-deskew', action='store_true',
@@ -77,8 +88,20 @@ def run(args: argparse.Namespace) -> int:
     from ros2_infer.core.pipeline import FusionPipeline, PipelineConfig
     from ros2_infer.replay.outputs import compute_metrics, OutputBag, plot, write_json
     from ros2_infer.replay.runner import replay
+    from ros2_infer.replay.topics import missing_inputs, parse_remaps, topic_renames
+    from ros2_infer.rosbag.reader import topic_types
 
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+    recorded = topic_types(args.bag)
+    renames = topic_renames(recorded, parse_remaps(args.remap), args.namespace)
+    for old, new in sorted(renames.items(), key=lambda kv: kv[0]):
+        print(f'reading {old} as {new}' if new else f'leaving out {old} (renamed topics replace '
+              'it)')
+    errors, warnings = missing_inputs(recorded, renames)
+    if errors:
+        raise InputError(errors[0])
+    for line in warnings:
+        print(f'warning: {line}', file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     known = known_offset = None
@@ -93,10 +116,12 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f'no bundled detector at {model}: pass --model or '
                              '--detections ground-truth')
     config = PipelineConfig(slam_style=args.slam_style, use_landmarks=not args.no_landmarks,
-                            deskew=not args.no_deskew)
+                            deskew=not args.no_deskew, map_frame=args.map_frame,
+                            odom_frame=args.odom_frame, base_frame=args.base_frame)
     pipeline = FusionPipeline(config, known_map=known, known_map_sigma=args.known_map_sigma,
                               known_map_offset_covariance=known_offset)
-    writer = None if args.no_bag else OutputBag(out / 'bag')
+    writer = None if args.no_bag else OutputBag(out / 'bag', args.map_frame, args.base_frame,
+                                                args.odom_frame)
     last = [0, 0]
 
     def on_output(log_ns, output):
@@ -110,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             from ros2_infer.models import resolve_model_spec
             depth = str(resolve_model_spec(args.depth_model))
         streams = replay(args.bag, pipeline, detections=args.detections, model_spec=model,
-                         on_output=on_output, depth_spec=depth,
+                         on_output=on_output, depth_spec=depth, renames=renames,
                          on_detections=None if writer is None else writer.write_detections)
         landmarks = pipeline.landmarks()
         if writer is not None:
@@ -129,7 +154,12 @@ def run(args: argparse.Namespace) -> int:
     write_json(out / 'metrics.json', metrics)
     if not args.no_plots:
         plot(args.bag, streams, landmarks, out)
-    fusion = metrics.get('fusion', {})
+    if 'fusion' not in metrics:
+        print(f"{metrics['outputs']['fused_poses']} fused poses, "
+              f"{metrics['outputs']['landmarks']} landmarks; no ground truth in the bag, so no "
+              f'accuracy metrics -> {out}', file=sys.stdout)
+        return 0
+    fusion = metrics['fusion']
     reference = metrics.get('slam_running_mean', {}).get('ate_rmse_m')
     print(f"fusion ATE {fusion.get('ate_rmse_m')} m, yaw {fusion.get('yaw_rmse_deg')} deg; "
           f"SLAM {metrics.get('slam', {}).get('ate_rmse_m')} m (its running mean error, what "

@@ -21,13 +21,15 @@ DETECTIONS_TOPIC = '/detections'       # the detector node's output, per image
 class OutputBag:
     """Write pipeline outputs as ROS messages (log time = the input's arrival time)."""
 
-    def __init__(self, path, map_frame: str = 'map', base_frame: str = 'base_footprint') -> None:
+    def __init__(self, path, map_frame: str = 'map', base_frame: str = 'base_footprint',
+                 odom_frame: str = 'odom') -> None:
         """Open ``path`` (a new bag directory) and declare the output topics."""
         from ros2_infer.rosbag.typestore import get_typestore
         from ros2_infer.rosbag.writer import BagWriter
         self.t = get_typestore().types
         self.map_frame = map_frame
         self.base_frame = base_frame
+        self.odom_frame = odom_frame
         self.bag = BagWriter(path).open()
         self.bag.add_topic(POSE_TOPIC, 'geometry_msgs/msg/PoseWithCovarianceStamped')
         self.bag.add_topic(MAP_TO_ODOM_TOPIC, 'geometry_msgs/msg/TransformStamped')
@@ -85,7 +87,7 @@ class OutputBag:
             self.bag.write(POSE_TOPIC, msg, log_ns)
             q = yaw_to_quat(fp.map_to_odom[2])
             tf = t['geometry_msgs/msg/TransformStamped'](
-                header=self._header(out.stamp_ns, self.map_frame), child_frame_id='odom',
+                header=self._header(out.stamp_ns, self.map_frame), child_frame_id=self.odom_frame,
                 transform=t['geometry_msgs/msg/Transform'](
                     translation=t['geometry_msgs/msg/Vector3'](
                         x=float(fp.map_to_odom[0]), y=float(fp.map_to_odom[1]), z=0.0),
@@ -139,32 +141,41 @@ class OutputBag:
 
 
 def compute_metrics(bag, streams, landmarks, t_min_ns: int = 0) -> dict:
-    """Return the metrics dictionary of one replay (see :mod:`ros2_infer.replay.metrics`)."""
+    """
+    Return the metrics dictionary of one replay (see :mod:`ros2_infer.replay.metrics`).
+
+    Accuracy needs the simulator's ``/ground_truth/*``; a robot's own bag has none, and then
+    only what was produced and what it cost are reported.
+    """
+    times = np.array([ms for _, ms in streams.timings_ms]) if streams.timings_ms else \
+        np.zeros(1)
+    out = {'outputs': {'fused_poses': len(streams.fused), 'slam_poses': len(streams.slam),
+                       'objects': len(streams.objects), 'landmarks': len(landmarks)},
+           'cost_ms': {'median': float(np.median(times)),
+                       'p99': float(np.percentile(times, 99)),
+                       'max': float(times.max()), 'events': int(times.size)},
+           'stats': streams.stats}
     gt, objs = M.ground_truth(bag)
     if len(gt) == 0:
-        return {'error': 'bag has no /ground_truth/pose: no metrics'}
-    out = {
+        out['ground_truth'] = 'none in the bag (/ground_truth/pose): no accuracy metrics'
+        return out
+    out.update({
         'odometry': M.ate(M.odometry_in_map(streams.odom, gt), gt, t_min_ns),
         'slam': M.ate(streams.slam, gt, t_min_ns),
         'slam_plus_odometry': M.ate(streams.slam_odom, gt, t_min_ns),
         'fusion': M.ate(streams.fused, gt, t_min_ns),
         # what SLAM alone leaves a causal estimator (docs/localization.md)
         'slam_running_mean': M.slam_running_mean(streams.slam, streams.fused, gt, t_min_ns),
-    }
+    })
     errs = M.object_errors(landmarks, objs)
     out['object_map'] = {'n': len(errs),
                          'median_error_m': float(np.median(errs)) if errs else None,
                          'max_error_m': float(np.max(errs)) if errs else None}
-    times = np.array([ms for _, ms in streams.timings_ms]) if streams.timings_ms else \
-        np.zeros(1)
-    out['cost_ms'] = {'median': float(np.median(times)), 'p99': float(np.percentile(times, 99)),
-                      'max': float(times.max()), 'events': int(times.size)}
-    out['stats'] = streams.stats
     return out
 
 
 def plot(bag, streams, landmarks, out_dir: Path) -> list[Path]:
-    """Write trajectory.png (over the landmark map) and error.png (error over time)."""
+    """Write trajectory.png (over the landmark map) and, with ground truth, error.png."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -193,6 +204,8 @@ def plot(bag, streams, landmarks, out_dir: Path) -> list[Path]:
     paths.append(out_dir / 'trajectory.png')
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
+    if len(gt) == 0:
+        return paths                    # a robot's own bag: no error to plot
     fig, ax = plt.subplots(figsize=(9, 3.5))
     for name, rows in (('odometry', M.odometry_in_map(streams.odom, gt)),
                        ('SLAM', streams.slam), ('SLAM+odom', streams.slam_odom),

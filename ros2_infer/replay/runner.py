@@ -7,7 +7,7 @@ for a detector; every result of that mode is labelled as such.
 """
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 import math
 import time
@@ -97,7 +97,8 @@ def decode_image(msg, compressed: bool) -> tuple[np.ndarray, str]:
 def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
            model_spec: str | None = None, stop_ns: int | None = None,
            message_filter: Callable | None = None, on_output: Callable | None = None,
-           depth_spec: str | None = None, on_detections: Callable | None = None) -> Streams:
+           depth_spec: str | None = None, on_detections: Callable | None = None,
+           renames: Mapping[str, str | None] | None = None) -> Streams:
     """
     Replay ``bag`` through ``pipeline``.
 
@@ -105,6 +106,8 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
     :param depth_spec: a depth model's spec: its depth of each image goes with that image's
         detections (objects below the scan plane; a relative model is fitted to the scan).
     :param stop_ns: stop at this log time (a bag cut at T, for causality checks).
+    :param renames: ``{recorded topic: topic it is read as, or None}``
+        (:func:`ros2_infer.replay.topics.topic_renames`: remaps, a robot namespace).
     :param message_filter: ``f(topic, log_ns, msg) -> msg or None`` (fault injection).
     :param on_output: called with ``(log_ns, Output)`` for every pipeline output.
     :param on_detections: called with ``(log_ns, stamp_ns, frame_id, Detections)`` for each
@@ -114,8 +117,12 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
     depth = Depth(depth_spec) if depth_spec else None
     streams = Streams()
     last_m2o = None
+    map_frame, odom_frame = pipeline.config.map_frame, pipeline.config.odom_frame
+    renames = renames or {}
     for item in iter_messages(bag):
-        topic, log_ns, msg = item.topic, item.log_time_ns, item.msg
+        topic, log_ns, msg = renames.get(item.topic, item.topic), item.log_time_ns, item.msg
+        if topic is None:
+            continue
         if stop_ns is not None and log_ns >= stop_ns:
             break
         if topic.startswith(GT_PREFIX) and not (topic == GT_DETECTIONS and detect is None):
@@ -140,7 +147,8 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
         elif topic == '/tf' or topic == '/tf_static':
             tfs = conv.transforms(msg)
             for t in tfs:
-                if t.parent_frame == 'map' and t.child_frame == 'odom':
+                if t.parent_frame.lstrip('/') == map_frame and \
+                        t.child_frame.lstrip('/') == odom_frame:
                     last_m2o = (t.translation[0], t.translation[1],
                                 math.atan2(2 * t.rotation[3] * t.rotation[2],
                                            1 - 2 * t.rotation[2] ** 2))
