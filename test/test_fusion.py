@@ -195,3 +195,62 @@ def test_an_unconverged_slam_stream_that_converges_is_followed_at_once():
     p, pose = _converging(0.03)
     assert 'slam_converged' not in p.faults and p.faults.get('slam_rejected', 0) >= 5
     assert abs(pose[0] - 1.02) < 0.1
+
+
+def _initial_pose(t, x, y, yaw=0.0, frame='map', cov=None):
+    if cov is None:                 # RViz's 2D Pose Estimate
+        cov = np.zeros((6, 6))
+        cov[0, 0] = cov[1, 1] = 0.25
+        cov[5, 5] = 0.06853891945200942
+    return PoseStamped(int(t), frame, np.array([x, y, 0.0]), yaw_to_quat(yaw), cov)
+
+
+def _driving(p, t0, t1, slam_offset=(-2.0, -0.5)):
+    """Drive at 0.2 m/s from ``t0`` to ``t1`` s (odometry 10 Hz, SLAM 2 Hz); last output."""
+    out = None
+    for k in range(int(round(t0 * 10)), int(round(t1 * 10)) + 1):
+        t, x = k * SEC // 10, 0.02 * k
+        outs = p.on_odom(_odom(t, x))
+        out = outs[-1].data if outs and outs[-1].kind == 'pose' else out
+        if k % 5 == 0:
+            p.on_slam_pose(_slam_cov(t, x + slam_offset[0], slam_offset[1], 0.03))
+    return out
+
+
+def test_an_initial_pose_starts_the_estimate_again_at_its_stamp():
+    p = FusionPipeline()
+    assert p.on_initial_pose(_initial_pose(0, 1.0, 1.0)) == []
+    assert p.faults['initial_pose_early'] == 1               # no odometry yet: ignored
+    assert np.allclose(_driving(p, 0.0, 2.0).pose[:2], (0.4 - 2.0, -0.5), atol=0.02)
+    # RViz's pose for the stamp 1 s ago: the robot has driven 0.2 m since, as AMCL integrates
+    p.on_initial_pose(_initial_pose(1.0 * SEC, 5.0, 1.0, yaw=0.0))
+    fused = p.on_odom(_odom(2.1 * SEC, 0.42))[-1].data
+    assert p.faults['initial_pose'] == 1
+    assert np.allclose(fused.pose, (5.0 + 0.22, 1.0, 0.0), atol=0.01)
+    # its covariance, not SLAM's: 0.5 m
+    assert 0.2 < fused.covariance[0, 0] < 0.3
+    # a SLAM stream that stays 7 m away with nothing else to judge by is gated off
+    fused = _driving(p, 2.2, 7.0)
+    assert np.allclose(fused.pose[:2], (5.0 + 1.2, 1.0), atol=0.05)
+    assert p.faults['slam_rejected'] >= 9 and 'relocalized' not in p.faults
+    # AMCL, given the same pose, agrees: its poses are fused again and tighten the estimate
+    fused = _driving(p, 7.1, 12.0, slam_offset=(5.0 - 0.02, 1.0))
+    assert np.allclose(fused.pose[:2], (5.0 + 2.4 - 0.02, 1.0), atol=0.03)
+    assert fused.covariance[0, 0] < 0.01
+
+
+def test_a_bad_initial_pose_is_a_fault_and_changes_nothing():
+    p = FusionPipeline()
+    _driving(p, 0.0, 2.0)
+    before = p.on_odom(_odom(2.05 * SEC, 0.41))[-1].data.pose
+    p.on_initial_pose(_initial_pose(2.0 * SEC, 5.0, 1.0, frame='odom'))
+    p.on_initial_pose(_initial_pose(2.0 * SEC, np.nan, 1.0))
+    after = p.on_odom(_odom(2.06 * SEC, 0.412))[-1].data.pose
+    assert p.faults['initial_pose_frame'] == 1 and p.faults['bad_initial_pose'] == 1
+    assert 'initial_pose' not in p.faults
+    assert np.allclose(after[:2], before[:2] + (0.002, 0.0), atol=1e-3)
+    # a wall-clock stamp against sim time: taken as now, and said so
+    p.on_initial_pose(_initial_pose(1_700_000_000 * SEC, 5.0, 1.0))
+    assert p.faults['initial_pose_stamp'] == 1 and p.faults['initial_pose'] == 1
+    assert np.allclose(p.on_odom(_odom(2.16 * SEC, 0.432))[-1].data.pose[:2], (5.02, 1.0),
+                       atol=0.01)

@@ -5,8 +5,8 @@ The node under test and a probe node spin on one executor with ``spin_once``: pa
 validation and refused combinations, the fused pose after odometry + a SLAM pose (AMCL, and
 map->odom on /tf) stamped with the odometry stamp, objects stamped with the image stamp,
 rejected inputs, the map->odom correction topic and broadcast switch, landmarks from a known
-map, map saving (on cleanup and by the ``~/save_map`` service), diagnostics and the
-backwards-time-jump reset.
+map, map saving (on cleanup and by the ``~/save_map`` service), an initial pose on ``initialpose``,
+diagnostics and the backwards-time-jump reset.
 """
 
 import time
@@ -112,6 +112,7 @@ class Probe:
         n = self.node
         self.odom = n.create_publisher(Odometry, 'odom', sensor_qos())
         self.amcl = n.create_publisher(PoseWithCovarianceStamped, 'amcl_pose', latched_qos())
+        self.initialpose = n.create_publisher(PoseWithCovarianceStamped, 'initialpose', 10)
         self.info = n.create_publisher(CameraInfoMsg, 'camera_info', sensor_qos())
         self.detections = n.create_publisher(Detection2DArray, 'detections', sensor_qos())
         self.tf = n.create_publisher(TFMessage, '/tf', 100)
@@ -253,6 +254,26 @@ def test_pose_after_odom_and_amcl_pose_carries_the_odometry_stamp(rig):
     # map->odom is not broadcast by default (it would fight AMCL's).
     assert not any(t.child_frame_id == 'odom' for m in probe.received['/tf']
                    for t in m.transforms)
+
+
+def test_an_initial_pose_from_rviz_starts_the_estimate_again(rig):
+    executor, probe, start = rig
+    node = start()
+    localize(executor, probe, node)                       # at (1.05, 2.0), odometry x 0.05
+    assert spin_until(executor, lambda: probe.initialpose.get_subscription_count() > 0, 5.0)
+    given = amcl_msg(0, x=4.0, y=-1.0)                    # stamp 0: now
+    given.pose.covariance = np.array([0.25, 0, 0, 0, 0, 0, 0, 0.25] + [0.0] * 27 + [0.0685])
+    probe.initialpose.publish(given)
+    assert spin_until(executor, lambda: node.pipeline.faults.get('initial_pose') == 1)
+    probe.odom.publish(odom_msg(T0 + 2 * SEC // 10, x=0.1))
+    assert spin_until(executor, lambda: stamp_of(probe.received['pose'][-1]) ==
+                      T0 + 2 * SEC // 10)
+    pose = probe.received['pose'][-1].pose.pose.position
+    assert (pose.x, pose.y) == (pytest.approx(4.05, abs=0.01), pytest.approx(-1.0, abs=0.01))
+    # one in the odom frame is refused (a counted fault), and changes nothing
+    probe.initialpose.publish(amcl_msg(0, 9.0, 9.0, frame='odom'))
+    assert spin_until(executor, lambda: node.pipeline.faults.get('initial_pose_frame') == 1)
+    assert node.pipeline.faults['initial_pose'] == 1
 
 
 def test_map_to_odom_on_tf_is_the_slam_input(rig):

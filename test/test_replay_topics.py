@@ -3,6 +3,7 @@
 import argparse
 import json
 
+import numpy as np
 import pytest
 
 from ros2_infer.core.errors import InputError
@@ -153,3 +154,50 @@ def test_the_cli_replays_a_robots_bag_without_ground_truth(bag, tmp_path, capsys
     with pytest.raises(InputError, match='no odometry.*/tb3_0/odom.*--namespace'):
         cli.run(args)
     assert not (tmp_path / 'out2').exists()
+
+
+def test_a_recorded_initial_pose_restarts_the_replay_there(bag, tmp_path):
+    from ros2_infer.core.geometry import yaw_to_quat
+    from ros2_infer.core.pipeline import FusionPipeline, PipelineConfig
+    from ros2_infer.replay.runner import replay
+    from ros2_infer.rosbag.reader import iter_messages
+    from ros2_infer.rosbag.typestore import get_typestore
+    from ros2_infer.rosbag.writer import BagWriter
+    t = get_typestore().types
+    given = (1.0, -1.5, 0.3)           # where the user says the robot is, 20 s in
+    stamp = 20 * 10 ** 9
+    header = t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](sec=20, nanosec=0),
+                                      frame_id='map')
+    q = yaw_to_quat(given[2])
+    cov = np.zeros(36)
+    cov[0] = cov[7] = 0.25
+    cov[35] = 0.0685
+    msg = t['geometry_msgs/msg/PoseWithCovarianceStamped'](
+        header=header, pose=t['geometry_msgs/msg/PoseWithCovariance'](
+            pose=t['geometry_msgs/msg/Pose'](
+                position=t['geometry_msgs/msg/Point'](x=given[0], y=given[1], z=0.0),
+                orientation=t['geometry_msgs/msg/Quaternion'](x=q[0], y=q[1], z=q[2], w=q[3])),
+            covariance=cov))
+    with_pose = tmp_path / 'with_pose'
+    with BagWriter(with_pose) as out:
+        seen = set()
+        for m in iter_messages(bag, raw=True):
+            if m.topic not in seen:
+                out.add_topic(m.topic, m.msgtype)
+                seen.add(m.topic)
+            if m.log_time_ns >= stamp + 10 ** 8 and '/initialpose' not in seen:
+                out.add_topic('/initialpose', 'geometry_msgs/msg/PoseWithCovarianceStamped')
+                seen.add('/initialpose')
+                out.write('/initialpose', msg, m.log_time_ns)
+            out.write_raw(m.topic, m.msg, m.log_time_ns)
+    pipeline = FusionPipeline(PipelineConfig(deskew=False))
+    streams = replay(with_pose, pipeline, detections='ground-truth')
+    assert pipeline.faults['initial_pose'] == 1
+    from ros2_infer.core.geometry import PoseHistory, se2_between, se2_compose
+    odom = PoseHistory(max_age_ns=10 ** 15)
+    for row in streams.odom:
+        odom.add(row[0], np.array(row[1:4]))
+    # the first pose published after it: the given pose moved on by odometry since its stamp
+    first = next(row for row in streams.fused if row[0] > stamp + 10 ** 8)
+    expected = se2_compose(np.array(given), se2_between(odom.at(stamp), odom.at(first[0])))
+    assert np.allclose(first[1:3], expected[:2], atol=0.01)

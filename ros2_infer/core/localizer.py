@@ -241,12 +241,14 @@ class Localizer:
 
     # ------------------------------------------------------------------ keyframes
     def initialize(self, stamp_ns: int, odom: np.ndarray, pose: np.ndarray,
-                   cov: np.ndarray) -> Keyframe:
+                   cov: np.ndarray, from_slam: bool = True) -> Keyframe:
         """
         Anchor the graph: first keyframe at ``pose`` with covariance ``cov`` (x/y in map).
 
         With the bias state the anchor is a SLAM-style factor on pose + bias (the bias with its
         zero-mean prior), so that later evidence can move the first pose's error into the bias.
+        A pose from elsewhere (``from_slam`` False: a user's initial pose) is a plain prior on
+        the pose: its error is not the SLAM stream's.
         """
         self.reset()
         kf = self._new_keyframe(stamp_ns, odom, pose)
@@ -262,10 +264,14 @@ class Localizer:
             sig = self._bias_sigma()
             self.graph.add(gtsam.PriorFactorVector(key, np.zeros(3),
                                                    gtsam.noiseModel.Diagonal.Sigmas(sig)))
-            white = cov * self.config.slam_white_scale ** 2
-            self.graph.add(gtsam.CustomFactor(gtsam.noiseModel.Gaussian.Covariance(white),
-                                              gtsam.KeyVector([kf.key, key]),
-                                              slam_bias_error(np.asarray(pose, float))))
+            if from_slam:
+                white = cov * self.config.slam_white_scale ** 2
+                self.graph.add(gtsam.CustomFactor(gtsam.noiseModel.Gaussian.Covariance(white),
+                                                  gtsam.KeyVector([kf.key, key]),
+                                                  slam_bias_error(np.asarray(pose, float))))
+            else:
+                self.graph.add(gtsam.PriorFactorPose2(
+                    kf.key, _pose2(pose), gtsam.noiseModel.Gaussian.Covariance(body)))
             self.joint_cov = np.zeros((6, 6))
             self.joint_cov[:3, :3] = body
             self.joint_cov[3:, 3:] = np.diag(sig ** 2)

@@ -1,10 +1,11 @@
 """
 The per-message fusion state machine that a ROS node or the offline replay drives.
 
-Call ``on_tf``, ``on_odom``, ``on_scan``, ``on_camera_info``, ``on_detections`` and
-``on_slam_pose`` in arrival order. Everything is done at each message's own stamp: measurements
-wait in a queue until odometry covers their stamp (they usually arrive late), scans are deskewed
-and moved to the image stamp with odometry, the camera mount comes from /tf_static. Outputs are
+Call ``on_tf``, ``on_odom``, ``on_scan``, ``on_camera_info``, ``on_detections``,
+``on_slam_pose`` and ``on_initial_pose`` in arrival order. Everything is done at each message's
+own stamp: measurements wait in a queue until odometry covers their stamp (they usually arrive
+late), scans are deskewed and moved to the image stamp with odometry, the camera mount comes
+from /tf_static. Outputs are
 returned as :class:`Output` events (fused pose at odometry rate, objects per image, landmarks).
 Faults (missing TF, empty or NaN scans, a time jump backwards, out-of-order or stale input) are
 counted in ``faults`` and logged at most once per ``log_period`` of stamp time per kind.
@@ -34,6 +35,8 @@ LOG = logging.getLogger('ros2_infer.fusion')
 SEC = 1_000_000_000
 SLAM_DEFAULT_SIGMA = {'amcl': (0.06, 0.06, 0.03), 'slam_toolbox': (0.06, 0.06, 0.03),
                       'cartographer': (0.06, 0.06, 0.03)}
+# An initial pose without a covariance: RViz's 2D Pose Estimate (0.5 m, 15 degrees).
+INITIAL_POSE_SIGMA = (0.5, 0.5, math.radians(15.0))
 
 
 @dataclass
@@ -239,6 +242,49 @@ class FusionPipeline:
                                   self.config.localizer.slam_inflate)
         return self._queue(msg.stamp_ns, 'slam', (pose, cov, False))
 
+    def on_initial_pose(self, msg: PoseStamped) -> list[Output]:
+        """
+        Start again at a pose the user gives (RViz's 2D Pose Estimate on /initialpose).
+
+        As AMCL takes it: in the map frame only; a zero stamp means now (the newest odometry),
+        a stamp ahead of the odometry by more than ``max_wait`` (a wall-clock stamp against sim
+        time) is a fault and taken as now too. The graph starts again at the pose with its
+        covariance (RViz sends 0.5 m and 15 degrees); SLAM poses and landmarks then refine it,
+        and a SLAM stream that persistently disagrees is judged as a kidnap is.
+        """
+        if msg.frame_id.lstrip('/') != self.config.map_frame:
+            self._fault('initial_pose_frame', f'initial pose in frame {msg.frame_id!r} ignored: '
+                        f'expected {self.config.map_frame!r}', msg.stamp_ns)
+            return []
+        pose = np.array([msg.position[0], msg.position[1], quat_to_yaw(msg.orientation)])
+        if not np.all(np.isfinite(pose)):
+            self._fault('bad_initial_pose', 'non-finite initial pose ignored', msg.stamp_ns)
+            return []
+        if self.last_odom_stamp is None:
+            self._fault('initial_pose_early', 'initial pose before any odometry ignored: give '
+                        'it again once odometry runs', msg.stamp_ns)
+            return []
+        stamp = msg.stamp_ns
+        if stamp > self.last_odom_stamp + self.config.max_wait_ns:
+            self._fault('initial_pose_stamp', f'initial pose stamped '
+                        f'{(stamp - self.last_odom_stamp) / SEC:.1f} s ahead of the odometry '
+                        '(use_sim_time?): taken as now', stamp)
+            stamp = self.last_odom_stamp
+        elif stamp == 0:
+            stamp = self.last_odom_stamp
+        cov = sanitize_covariance(msg.covariance, INITIAL_POSE_SIGMA,
+                                  self.config.localizer.slam_min_sigma)
+        return self._queue(stamp, 'initial_pose', (pose, cov))
+
+    def _handle_initial_pose(self, stamp, odom, pose, cov) -> list[Output]:
+        self._fault('initial_pose', 'initial pose given: starting again there', stamp)
+        self.slam_unconverged = False
+        self.rejected.clear()
+        self.localizer.initialize(stamp, odom, pose, cov, from_slam=False)
+        self.map.drop_tentative()
+        self.localizer.update()
+        return []
+
     def _slam_from_tf(self, t: Transform) -> list[Output]:
         if self.config.slam_style not in ('auto', 'cartographer'):
             return []
@@ -298,6 +344,8 @@ class FusionPipeline:
                 continue
             if kind == 'slam':
                 out += self._handle_slam(stamp, odom, *payload)
+            elif kind == 'initial_pose':
+                out += self._handle_initial_pose(stamp, odom, *payload)
             else:
                 out += self._handle_detections(stamp, odom, *payload)
         return out

@@ -11,9 +11,10 @@ first image on), ``landmarks`` (MarkerArray), ``pose``
 (PoseWithCovarianceStamped at the odometry stamps, causal) and ``map_to_odom`` (the fused
 correction as a TransformStamped at the same stamps), and broadcasts map->odom on /tf only with
 ``publish_map_to_odom``. The ``~/save_map`` service (std_srvs/Trigger) writes the landmark
-map to ``map.save_file`` while the node runs. With ``objects.use_depth`` the depth node's
-``depth`` image of the same stamp goes with each image's detections (objects the scan misses);
-it is looked up, never waited for.
+map to ``map.save_file`` while the node runs. ``initialpose`` (RViz's 2D Pose Estimate,
+PoseWithCovarianceStamped in frames.map) starts the estimate again there, as AMCL does. With
+``objects.use_depth`` the depth node's ``depth`` image of the same stamp goes with each
+image's detections (objects the scan misses); it is looked up, never waited for.
 
 Why a lifecycle node, but not :class:`~ros2_infer.nodes.base.InferenceNode`: the launch file
 drives all perception nodes through configure -> activate alike, and configure/cleanup are
@@ -217,6 +218,9 @@ class LocalizerNode(ParameterizedNode, Node):
                 return TransitionCallbackReturn.FAILURE
         else:
             self._subscribe(TFMessage, '/tf', self._on_tf, tf_qos(), overridable=False)
+        # RViz's 2D Pose Estimate, as AMCL takes it (system-default QoS: reliable, volatile).
+        self._subscribe(PoseWithCovarianceStamped, 'initialpose', self._on_initial_pose,
+                        QoSProfile(depth=10))
         self._landmarks_timer = self.create_timer(self.param('landmarks.period'),
                                                   self.publish_landmarks)
         return result
@@ -481,6 +485,18 @@ class LocalizerNode(ParameterizedNode, Node):
                 return
             self._handle(self.pipeline.on_slam_pose(
                 pose, SLAM_INPUTS[self.param('slam.input')]))
+
+    def _on_initial_pose(self, msg: Any) -> None:
+        """Start again at the pose given on ``initialpose`` (the core checks frame and stamp)."""
+        try:
+            pose = pose_from_pose_with_covariance_stamped(msg)
+        except MessageError as exc:
+            self._warn('initialpose', f'rejected an initial pose: {exc}')
+            return
+        with self._core_lock:
+            if self.pipeline is None:
+                return
+            self._handle(self.pipeline.on_initial_pose(pose))
 
     def _on_tf(self, msg: Any) -> None:
         """Take the map->odom edges of /tf as the SLAM input (slam.input 'tf')."""

@@ -333,6 +333,12 @@ FAULT_TEXT = {
     'slam_out_of_order': 'a SLAM pose older than the previous one',
     'slam_rejected': 'a SLAM pose failed the Mahalanobis gate (slam.gate)',
     'relocalized': 'persistent SLAM disagreement: relocalised onto the SLAM pose',
+    'initial_pose': 'an initial pose was given (initialpose): started again there',
+    'initial_pose_frame': 'an initial pose not in frames.map was ignored',
+    'bad_initial_pose': 'a non-finite initial pose was ignored',
+    'initial_pose_early': 'an initial pose before any odometry was ignored',
+    'initial_pose_stamp': 'an initial pose stamped ahead of the odometry (use_sim_time?) was '
+                          'taken as now',
     'no_camera_info': 'detections before any camera_info were skipped',
     'missing_tf': 'a TF (camera or lidar mount) was missing at the stamp',
     'no_scan': 'no scan near the image stamp: camera-only object ranges',

@@ -22,6 +22,7 @@ from ros2_infer.rosbag.reader import iter_messages
 GT_PREFIX = '/ground_truth/'
 GT_DETECTIONS = '/ground_truth/detections'
 SLAM_POSE_TOPICS = {'/amcl_pose': 'amcl', '/pose': 'slam_toolbox'}
+INITIAL_POSE_TOPIC = '/initialpose'       # RViz's 2D Pose Estimate, recorded
 CLASS_NAMES = ('pillar', 'traffic_cone', 'box', 'barrel', 'ball', 'chair', 'signpost')
 IMAGE_TOPICS = {'/camera/image_raw': False, '/camera/image_raw/compressed': True}
 
@@ -164,6 +165,8 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
             outputs = pipeline.on_scan(conv.laser_scan(msg))
         elif topic == '/camera/camera_info':
             outputs = pipeline.on_camera_info(conv.camera_info(msg))
+        elif topic == INITIAL_POSE_TOPIC:
+            outputs = pipeline.on_initial_pose(conv.pose_stamped(msg))
         elif topic in SLAM_POSE_TOPICS:
             p = conv.pose_stamped(msg)
             streams.stats.setdefault('slam_topics', set()).add(topic)
