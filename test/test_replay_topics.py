@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ros2_infer.core.errors import InputError
-from ros2_infer.replay.topics import missing_inputs, parse_remaps, topic_renames
+from ros2_infer.replay.topics import missing_inputs, parse_remaps, topic_renames, unused_rules
 
 TB3_TOPICS = ['/odom', '/scan', '/tf', '/tf_static', '/camera/image_raw', '/camera/camera_info',
               '/amcl_pose']
@@ -38,6 +38,11 @@ def test_a_namespace_reads_the_robots_topics_and_leaves_out_what_they_replace():
                          '/tb3_0')
     assert both['/tb3_0/odom'] == '/wheel_odom' and both['/tb3_1/odom'] == '/odom'
     assert both['/odom'] is None
+    # a rule that names nothing in the bag is a typo worth a line
+    assert unused_rules(recorded, {'/tb3_0/odom': '/odom'}, '/tb3_0') == []
+    assert unused_rules(recorded, {'/tb3_O/odom': '/odom'}, '/tb3') == [
+        'remap /tb3_O/odom:=/odom: the bag has no /tb3_O/odom',
+        'namespace /tb3: no topic of the bag is under /tb3/']
 
 
 def test_missing_inputs_name_what_is_missing_and_how_to_fix_it():

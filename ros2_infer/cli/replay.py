@@ -88,16 +88,19 @@ def run(args: argparse.Namespace) -> int:
     from ros2_infer.core.pipeline import FusionPipeline, PipelineConfig
     from ros2_infer.replay.outputs import compute_metrics, OutputBag, plot, write_json
     from ros2_infer.replay.runner import replay
-    from ros2_infer.replay.topics import missing_inputs, parse_remaps, topic_renames
+    from ros2_infer.replay.topics import (missing_inputs, parse_remaps, topic_renames,
+                                          unused_rules)
     from ros2_infer.rosbag.reader import topic_types
 
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     recorded = topic_types(args.bag)
-    renames = topic_renames(recorded, parse_remaps(args.remap), args.namespace)
+    remaps = parse_remaps(args.remap)
+    renames = topic_renames(recorded, remaps, args.namespace)
     for old, new in sorted(renames.items(), key=lambda kv: kv[0]):
         print(f'reading {old} as {new}' if new else f'leaving out {old} (renamed topics replace '
               'it)')
     errors, warnings = missing_inputs(recorded, renames)
+    warnings = unused_rules(recorded, remaps, args.namespace) + warnings
     if errors:
         raise InputError(errors[0])
     for line in warnings:

@@ -5,10 +5,10 @@ Call ``on_tf``, ``on_odom``, ``on_scan``, ``on_camera_info``, ``on_detections``,
 ``on_slam_pose`` and ``on_initial_pose`` in arrival order. Everything is done at each message's
 own stamp: measurements wait in a queue until odometry covers their stamp (they usually arrive
 late), scans are deskewed and moved to the image stamp with odometry, the camera mount comes
-from /tf_static. Outputs are
-returned as :class:`Output` events (fused pose at odometry rate, objects per image, landmarks).
-Faults (missing TF, empty or NaN scans, a time jump backwards, out-of-order or stale input) are
-counted in ``faults`` and logged at most once per ``log_period`` of stamp time per kind.
+from /tf_static. Outputs are returned as :class:`Output` events (fused pose at odometry rate,
+objects per image, landmarks). Faults (missing TF, empty or NaN scans, a time jump backwards,
+out-of-order or stale input) are counted in ``faults`` and logged at most once per
+``log_period`` of stamp time per kind.
 """
 
 from collections import deque
@@ -279,10 +279,7 @@ class FusionPipeline:
     def _handle_initial_pose(self, stamp, odom, pose, cov) -> list[Output]:
         self._fault('initial_pose', 'initial pose given: starting again there', stamp)
         self.slam_unconverged = False
-        self.rejected.clear()
-        self.localizer.initialize(stamp, odom, pose, cov, from_slam=False)
-        self.map.drop_tentative()
-        self.localizer.update()
+        self._relocalise(stamp, odom, pose, cov, from_slam=False)
         return []
 
     def _slam_from_tf(self, t: Transform) -> list[Output]:
@@ -396,10 +393,10 @@ class FusionPipeline:
         loc.update()
         return []
 
-    def _relocalise(self, stamp, odom, pose, cov) -> None:
-        """Start the graph again at the SLAM pose."""
+    def _relocalise(self, stamp, odom, pose, cov, from_slam: bool = True) -> None:
+        """Start the graph again at the SLAM pose (or a user's: ``from_slam`` False)."""
         self.rejected.clear()
-        self.localizer.initialize(stamp, odom, pose, cov)
+        self.localizer.initialize(stamp, odom, pose, cov, from_slam=from_slam)
         self.map.drop_tentative()
         self.localizer.update()
 

@@ -81,6 +81,19 @@ def topic_renames(recorded: Iterable[str], remaps: Mapping[str, str] | None = No
     return renames
 
 
+def unused_rules(recorded: Iterable[str], remaps: Mapping[str, str] | None = None,
+                 namespace: str | None = None) -> list[str]:
+    """Return one line for each remap or namespace that names no topic of the bag (a typo)."""
+    recorded = set(recorded)
+    lines = [f'remap {old}:={new}: the bag has no {old}'
+             for old, new in (remaps or {}).items() if old not in recorded]
+    if namespace:
+        prefix = _absolute(namespace, 'namespace').rstrip('/') + '/'
+        if not any(t.startswith(prefix) for t in recorded):
+            lines.append(f'namespace {namespace}: no topic of the bag is under {prefix}')
+    return lines
+
+
 def missing_inputs(recorded: Iterable[str], renames: Mapping[str, str | None]) -> tuple:
     """
     Return ``(errors, warnings)``: the inputs the renamed bag lacks, as one line each.
