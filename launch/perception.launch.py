@@ -45,7 +45,7 @@ NODES = (
      [('detections', 'detections'), ('camera_info', 'camera/camera_info'), ('scan', 'scan'),
       ('odom', 'odom'), ('amcl_pose', 'amcl_pose'), ('slam_pose', 'pose')] + TF_REMAPS),
 )
-SLAM_INPUTS = ('amcl_pose', 'pose', 'tf')
+SLAM_INPUTS = ('amcl_pose', 'pose', 'tf', 'none')
 # profile -> (params file in share/ros2_infer/config, use_depth when use_depth is empty)
 PROFILES = {'default': ('perception.yaml', True), 'pi': ('pi.yaml', False)}
 
@@ -75,6 +75,17 @@ def localizer_remappings(remappings: list, slam_input: str) -> list:
         # slam_toolbox already publishes 'pose': move the fused pose out of its way.
         return remappings + [('pose', 'localizer/pose')]
     return list(remappings)
+
+
+def landmark_map_overrides(landmark_map: str, save_landmark_map: str) -> dict:
+    """Return the localizer's map.* overrides of the landmark_map/save_landmark_map arguments."""
+    overrides = {}
+    if landmark_map:
+        # As nav2_bringup's map:= selects a map: localise against this saved landmark map.
+        overrides.update({'map.mode': 'known', 'map.known_file': landmark_map})
+    if save_landmark_map:
+        overrides['map.save_file'] = save_landmark_map
+    return overrides
 
 
 def profile_settings(profile: str, params_file: str, default_params_file: str,
@@ -130,6 +141,11 @@ def launch_setup(context: LaunchContext, default_params_file: str = '') -> list:
         if name == 'localizer' and slam_input:
             overrides['slam.input'] = slam_input
             remappings = localizer_remappings(remappings, slam_input)
+        if name == 'localizer':
+            # .get: contexts made before these arguments existed
+            overrides.update(landmark_map_overrides(
+                context.launch_configurations.get('landmark_map', ''),
+                context.launch_configurations.get('save_landmark_map', '')))
         node = LifecycleNode(
             package='ros2_infer', executable=executable, name=name, namespace=namespace,
             output='screen',
@@ -180,9 +196,19 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('slam_input', default_value='',
                               description='Localizer SLAM input: amcl_pose (AMCL), pose '
                                           '(slam_toolbox localization; the fused pose then goes '
-                                          'to localizer/pose) or tf (map->odom: Cartographer, '
-                                          "slam_toolbox mapping); empty: the params file's "
-                                          'slam.input.'),
+                                          'to localizer/pose), tf (map->odom: Cartographer, '
+                                          "slam_toolbox mapping) or none (no SLAM: RViz's "
+                                          'initialpose and a known landmark map); empty: the '
+                                          "params file's slam.input."),
+        DeclareLaunchArgument('landmark_map', default_value='',
+                              description='Saved landmark map (YAML of ros2-infer replay '
+                                          '--save-map, merge-maps or the save_map service) to '
+                                          'localise against (map.mode known); empty: the '
+                                          "params file's map.mode."),
+        DeclareLaunchArgument('save_landmark_map', default_value='',
+                              description='Where the localizer writes its landmark map (on '
+                                          'cleanup, shutdown and ~/save_map); empty: the params '
+                                          "file's map.save_file."),
         DeclareLaunchArgument('detector_model', default_value='',
                               description="Detector model spec YAML; empty: the params file's "
                                           'detector model.spec.'),

@@ -105,6 +105,19 @@ def test_localizer_remappings_follow_the_slam_input():
     assert all(not target.startswith('/') for _, target in base)  # namespace works
     assert ('pose', 'localizer/pose') in module.localizer_remappings(base, 'pose')
     assert module.localizer_remappings(base, 'tf') == base
+    assert module.localizer_remappings(base, 'none') == base
+    assert 'none' in module.SLAM_INPUTS
+
+
+def test_landmark_map_arguments_set_the_localizers_map_parameters():
+    module = load_launch_module()
+    assert module.landmark_map_overrides('', '') == {}
+    assert module.landmark_map_overrides('/maps/lm.yaml', '') == {
+        'map.mode': 'known', 'map.known_file': '/maps/lm.yaml'}
+    assert module.landmark_map_overrides('', '/tmp/out.yaml') == {'map.save_file': '/tmp/out.yaml'}
+    # the bringup with them still starts all three nodes
+    actions = setup_actions(module, landmark_map='/maps/lm.yaml', save_landmark_map='/tmp/o.yaml')
+    assert len(lifecycle_nodes(actions)) == 3
     with pytest.raises(ValueError):
         setup_actions(module, slam_input='gps')
 

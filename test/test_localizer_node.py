@@ -276,6 +276,32 @@ def test_an_initial_pose_from_rviz_starts_the_estimate_again(rig):
     assert node.pipeline.faults['initial_pose'] == 1
 
 
+def test_without_slam_an_initial_pose_starts_the_estimate(rig, tmp_path):
+    executor, probe, start = rig
+    save_landmark_map(tmp_path / 'known.yaml', [Landmark(1, 'pillar', (2.0, 0.0, 0.1))])
+    node = start(**{'slam.input': 'none', 'map.mode': 'known',
+                    'map.known_file': str(tmp_path / 'known.yaml'),
+                    'publish_map_to_odom': True})
+    assert publish_until(executor, probe.odom, odom_msg(T0),
+                         lambda: node.pipeline.last_odom_stamp == T0)
+    probe.amcl.publish(amcl_msg(T0, 9.0, 9.0))              # not listened to
+    spin_for(executor, 0.3)
+    assert not node.pipeline.localizer.initialized and probe.received['pose'] == []
+    node.publish_diagnostics()
+    assert spin_until(executor, lambda: probe.received['/diagnostics'])
+    assert 'waiting for an initial pose' in probe.received['/diagnostics'][-1].status[0].message
+    assert spin_until(executor, lambda: probe.initialpose.get_subscription_count() > 0, 5.0)
+    probe.initialpose.publish(amcl_msg(T0, 1.0, 2.0))
+    assert spin_until(executor, lambda: node.pipeline.localizer.initialized)
+    assert publish_until(executor, probe.odom, odom_msg(T0 + SEC // 10, x=0.05),
+                         lambda: probe.received['pose'])
+    pose = probe.received['pose'][-1].pose.pose.position
+    assert (pose.x, pose.y) == (pytest.approx(1.05, abs=0.01), pytest.approx(2.0, abs=0.01))
+    # the node is the map->odom source now: broadcast, stamped with the odometry
+    assert spin_until(executor, lambda: any(
+        t.child_frame_id == 'odom' for m in probe.received['/tf'] for t in m.transforms))
+
+
 def test_map_to_odom_on_tf_is_the_slam_input(rig):
     executor, probe, start = rig
     node = start(**{'slam.input': 'tf'})

@@ -92,7 +92,7 @@ def test_pipeline_config_follows_the_parameters():
     # Each config has its own LocalizerConfig (no shared mutable default).
     assert pipeline_config(defaults()).localizer is not config.localizer
     assert {pipeline_config(defaults(**{'slam.input': k})).slam_style
-            for k in SLAM_INPUTS} == {'amcl', 'slam_toolbox', 'cartographer'}
+            for k in SLAM_INPUTS} == {'amcl', 'slam_toolbox', 'cartographer', 'none'}
 
 
 def test_fused_pose_and_map_to_odom_messages(types):

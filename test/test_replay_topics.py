@@ -54,6 +54,9 @@ def test_missing_inputs_name_what_is_missing_and_how_to_fix_it():
     assert '/tb3_0/odom' in errors[0]
     assert any('SLAM' in w for w in warnings) and any('scan' in w for w in warnings)
     assert missing_inputs(recorded, topic_renames(recorded, namespace='/tb3_0')) == ([], [])
+    # without SLAM (--slam-style none) a bag without a SLAM input lacks nothing
+    assert missing_inputs([t for t in TB3_TOPICS if t not in ('/amcl_pose', '/tf')], {},
+                          slam=False) == ([], [])
     # odometry and a SLAM pose only: it runs, and says what it goes without
     errors, warnings = missing_inputs(['/odom', '/amcl_pose'], {})
     assert errors == [] and len(warnings) == 4

@@ -37,6 +37,7 @@ from ros2_infer.core.landmark_map import (Landmark, load_landmark_map, merge_map
 from ros2_infer.core.pipeline import FusionPipeline, PipelineConfig
 from ros2_infer.replay import metrics as M
 from ros2_infer.replay.runner import replay
+from ros2_infer.rosbag.reader import iter_messages
 from ros2_infer.sim.slam import get_profile, SlamErrorProcess
 from ros2_infer.training.simdata import simulate_runs
 
@@ -60,9 +61,9 @@ def model_spec() -> str | None:
 
 
 def run(bag, *, known=None, sigma=0.03, landmarks=True, detections='ground-truth',
-        message_filter=None, window=None, stop_ns=None):
+        message_filter=None, window=None, stop_ns=None, slam_style='auto', initial_pose=None):
     """Replay ``bag``; ``known`` is a landmark list or a saved map file (with its offset)."""
-    config = PipelineConfig(deskew=False, use_landmarks=landmarks)
+    config = PipelineConfig(deskew=False, use_landmarks=landmarks, slam_style=slam_style)
     if window:
         config.localizer.window = window
     offset = None
@@ -71,7 +72,7 @@ def run(bag, *, known=None, sigma=0.03, landmarks=True, detections='ground-truth
     pipe = FusionPipeline(config, known_map=known, known_map_sigma=sigma,
                           known_map_offset_covariance=offset)
     streams = replay(bag, pipe, detections=detections, model_spec=model_spec(),
-                     message_filter=message_filter, stop_ns=stop_ns)
+                     message_filter=message_filter, stop_ns=stop_ns, initial_pose=initial_pose)
     return pipe, streams
 
 
@@ -253,6 +254,40 @@ def perturbation_draws(seed, detections, draws):
         draw = seed if k == 0 else 10000 + 100 * seed + k
         out[draw] = perturbed_run(loc_bag, gt, truth, draw, detections)
     return out
+
+
+NO_SLAM_START_ERROR = (0.3, 0.0, math.radians(5.0))   # the user's click: 30 cm, 5 degrees off
+MAP_SUFFIXES = {'saved_map': '', 'long_map': '_long', 'merged_map': '_merged'}
+
+
+def without_slam_row(seed, detections, out_dir):
+    """
+    Localise with each saved map of ``seed_table`` and no SLAM at all, side by side with SLAM.
+
+    The estimate starts at an initial pose 30 cm and 5 degrees off the truth at the first
+    odometry message (what a click in RViz gives); the landmarks alone hold it.
+    """
+    loc_bag, gt, _, _ = localisation_run(seed)
+    first = next(iter_messages(loc_bag, ['/odom'])).msg
+    stamp = first.header.stamp.sec * SEC + first.header.stamp.nanosec
+    truth = gt.at(stamp) if gt.at(stamp) is not None else gt.poses[0]
+    start = tuple(float(t + e) for t, e in zip(truth, NO_SLAM_START_ERROR))
+    row = {}
+    for key, suffix in MAP_SUFFIXES.items():
+        path = out_dir / f'map_seed{seed}_{detections}{suffix}.yaml'
+        if not path.is_file():
+            raise SystemExit(f'{path} is missing: run the seed tables into {out_dir} first')
+        saved = read_landmark_map(path)
+        pipe, s = run(loc_bag, known=saved, detections=detections, slam_style='none',
+                      initial_pose=start)
+        e = M.errors(s.fused, gt)
+        settled = e[e[:, 0] - e[0, 0] >= 10.0]
+        row[key] = dict(ate(s.fused, gt), slam_accepted=pipe.localizer.stats['slam_accepted'],
+                        ate_after_10s=float(np.sqrt((settled[:, 1:3] ** 2).sum(1).mean())),
+                        max_after_10s=float(np.hypot(settled[:, 1], settled[:, 2]).max()))
+        _, s = run(loc_bag, known=saved, detections=detections)
+        row[key]['with_slam'] = ate(s.fused, gt)['ate']
+    return row
 
 
 def slam_style_row(seed, detections, style):
@@ -489,6 +524,8 @@ def markdown(results) -> str:
         lines += draws_table(rows, det)
     for det, styles in results.get('slam_styles', {}).items():
         lines += slam_styles_table(styles, det)
+    for det, rows in results.get('without_slam', {}).items():
+        lines += without_slam_table(rows, det)
     return '\n'.join(lines)
 
 
@@ -580,6 +617,22 @@ def slam_styles_table(styles, det) -> list[str]:
     return lines + ['']
 
 
+def without_slam_table(rows, det) -> list[str]:
+    """Render the SLAM-free runs as Markdown: cm, yaw in deg, beside the same map with SLAM."""
+    labels = {'saved_map': 'map of another run', 'long_map': 'map of a 6-min run',
+              'merged_map': 'both maps merged'}
+    lines = [f'Without SLAM (a saved map, a start 30 cm and 5 deg off), detections: {det}', '',
+             '| map | seed | ATE (yaw) | ATE from 10 s | max from 10 s | with SLAM | SLAM poses '
+             'fused |', '|---' * 7 + '|']
+    for key, label in labels.items():
+        for seed, row in rows.items():
+            r = row[key]
+            lines.append(f"| {label} | {seed} | {100 * r['ate']:.1f} ({r['yaw']:.2f}) "
+                         f"| {100 * r['ate_after_10s']:.1f} | {100 * r['max_after_10s']:.1f} "
+                         f"| {100 * r['with_slam']:.1f} | {r['slam_accepted']} |")
+    return lines + ['']
+
+
 def object_table(rows, det) -> list[str]:
     """Median object-position error of every map, in cm (absent keys: older results)."""
     cols = [('object_map_median_m', 'online map'),
@@ -610,6 +663,9 @@ def main() -> int:
                         choices=['amcl', 'slam_toolbox', 'cartographer'],
                         help='also run the localisation runs with these SLAM inputs (no saved '
                              'maps): /pose (slam_toolbox), TF map->odom only (cartographer)')
+    parser.add_argument('--without-slam', action='store_true',
+                        help='also localise with the saved maps of the seed tables (in --out) '
+                             'and no SLAM: an initial pose 30 cm off and the landmarks alone')
     parser.add_argument('--draws', type=int, default=0,
                         help='also run "true map + 5 cm" with this many perturbation draws '
                              "per seed (the first is the table's own)")
@@ -637,6 +693,13 @@ def main() -> int:
             for seed in args.seeds:
                 results['draws'][d][seed] = perturbation_draws(seed, d, args.draws)
                 print('draws', d, seed, json.dumps(results['draws'][d][seed]), flush=True)
+    if args.without_slam:
+        results['without_slam'] = {d: {} for d in dets}
+        for d in dets:
+            for seed in args.seeds:
+                row = without_slam_row(seed, d, out)
+                results['without_slam'][d][seed] = row
+                print('without slam', d, seed, json.dumps(row), flush=True)
     if args.slam_styles:
         results['slam_styles'] = {d: {} for d in dets}
         for d in dets:

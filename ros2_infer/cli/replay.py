@@ -39,9 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='1-sigma position uncertainty (m) of known landmarks that carry '
                              'no covariance (a hand-written map)')
     parser.add_argument('--slam-style', default='auto',
-                        choices=('auto', 'amcl', 'slam_toolbox', 'cartographer'),
+                        choices=('auto', 'amcl', 'slam_toolbox', 'cartographer', 'none'),
                         help='SLAM input: /amcl_pose, /pose or TF map->odom (auto: the first '
-                             'pose topic seen, else map->odom)')
+                             'pose topic seen, else map->odom); none: no SLAM, the estimate '
+                             'starts at --initial-pose or a recorded /initialpose and a '
+                             '--known-map holds it')
+    parser.add_argument('--initial-pose', nargs=3, type=float, default=None,
+                        metavar=('X', 'Y', 'YAW'),
+                        help="start at this map pose (m, m, rad), as RViz's 2D Pose Estimate "
+                             '(0.5 m, 15 degrees) at the first odometry message')
     parser.add_argument('--namespace', default=None, metavar='NS',
                         help="the robot's namespace in the bag (e.g. /tb3_0: /tb3_0/odom is read "
                              'as /odom, /tb3_0/tf as /tf)')
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from ros2_infer.core.landmark_map import read_landmark_map, save_landmark_map
     from ros2_infer.core.pipeline import FusionPipeline, PipelineConfig
     from ros2_infer.replay.outputs import compute_metrics, OutputBag, plot, write_json
-    from ros2_infer.replay.runner import replay
+    from ros2_infer.replay.runner import INITIAL_POSE_TOPIC, replay
     from ros2_infer.replay.topics import (missing_inputs, parse_remaps, topic_renames,
                                           unused_rules)
     from ros2_infer.rosbag.reader import topic_types
@@ -99,7 +105,12 @@ def run(args: argparse.Namespace) -> int:
     for old, new in sorted(renames.items(), key=lambda kv: kv[0]):
         print(f'reading {old} as {new}' if new else f'leaving out {old} (renamed topics replace '
               'it)')
-    errors, warnings = missing_inputs(recorded, renames)
+    no_slam = args.slam_style == 'none'
+    errors, warnings = missing_inputs(recorded, renames, slam=not no_slam)
+    if no_slam and args.initial_pose is None and \
+            INITIAL_POSE_TOPIC not in {renames.get(t, t) for t in recorded}:
+        errors.append('--slam-style none needs a start: --initial-pose X Y YAW or a recorded '
+                      f'{INITIAL_POSE_TOPIC}')
     warnings = unused_rules(recorded, remaps, args.namespace) + warnings
     if errors:
         raise InputError(errors[0])
@@ -139,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             depth = str(resolve_model_spec(args.depth_model))
         streams = replay(args.bag, pipeline, detections=args.detections, model_spec=model,
                          on_output=on_output, depth_spec=depth, renames=renames,
+                         initial_pose=args.initial_pose,
                          on_detections=None if writer is None else writer.write_detections)
         landmarks = pipeline.landmarks()
         if writer is not None:

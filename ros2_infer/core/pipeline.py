@@ -48,7 +48,9 @@ class PipelineConfig:
     base_frame: str = 'base_footprint'
     camera_frame: str = ''                 # '' = the CameraInfo's frame_id
     deskew: bool = True
-    slam_style: str = 'auto'               # auto, amcl, slam_toolbox, cartographer
+    slam_style: str = 'auto'               # auto, amcl, slam_toolbox, cartographer, none
+    # none: no SLAM input at all; an initial pose (on_initial_pose) starts the estimate and
+    # the landmarks (a known map) hold it.
     use_landmarks: bool = True
     use_slam: bool = True
     online_map: bool = True                # add new landmarks while running

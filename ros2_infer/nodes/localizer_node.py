@@ -216,7 +216,7 @@ class LocalizerNode(ParameterizedNode, Node):
                 # publishers super().on_activate enabled are disabled here.
                 super().on_deactivate(state)
                 return TransitionCallbackReturn.FAILURE
-        else:
+        elif slam == 'tf':
             self._subscribe(TFMessage, '/tf', self._on_tf, tf_qos(), overridable=False)
         # RViz's 2D Pose Estimate, as AMCL takes it (system-default QoS: reliable, volatile).
         self._subscribe(PoseWithCovarianceStamped, 'initialpose', self._on_initial_pose,
@@ -598,6 +598,8 @@ class LocalizerNode(ParameterizedNode, Node):
             level, message = 'ERROR', self._load_error
         elif not self._inputs:
             level, message = 'OK', 'inactive'
+        elif extra.get('localized') != 'True' and extra['slam_input'] == 'none':
+            level, message = 'WARN', 'waiting for an initial pose (initialpose; slam.input none)'
         elif extra.get('localized') != 'True':
             level, message = 'WARN', f"waiting for the first SLAM pose ({extra['slam_input']})"
         elif self.stats.rejected or extra.get('faults'):

@@ -25,7 +25,7 @@ from ros2_infer.nodes.params import Param
 
 # slam.input -> the core's SLAM style (it picks the default covariance of the source).
 SLAM_INPUTS: Dict[str, str] = {'amcl_pose': 'amcl', 'pose': 'slam_toolbox',
-                               'tf': 'cartographer'}
+                               'tf': 'cartographer', 'none': 'none'}
 POSE_TYPES = ('PoseWithCovarianceStamped', 'PoseStamped')
 
 LOCALIZER_PARAMS: Tuple[Param, ...] = (
@@ -42,7 +42,9 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
     Param('slam.input', 'amcl_pose', 'Where the SLAM/localization pose comes from: '
           "'amcl_pose' (PoseWithCovarianceStamped, transient local: AMCL), 'pose' "
           '(PoseStamped or PoseWithCovarianceStamped, see slam.pose_type: slam_toolbox '
-          "localization) or 'tf' (map->odom on /tf: Cartographer, slam_toolbox mapping).",
+          "localization), 'tf' (map->odom on /tf: Cartographer, slam_toolbox mapping) or "
+          "'none' (no SLAM: an initialpose starts the estimate and a known landmark map holds "
+          'it; with publish_map_to_odom the node is the map->odom source).',
           read_only=True, choices=tuple(SLAM_INPUTS)),
     Param('slam.pose_type', 'PoseWithCovarianceStamped', "Message type of 'pose' when "
           "slam.input is 'pose'.", read_only=True, choices=POSE_TYPES),

@@ -94,12 +94,14 @@ def unused_rules(recorded: Iterable[str], remaps: Mapping[str, str] | None = Non
     return lines
 
 
-def missing_inputs(recorded: Iterable[str], renames: Mapping[str, str | None]) -> tuple:
+def missing_inputs(recorded: Iterable[str], renames: Mapping[str, str | None],
+                   slam: bool = True) -> tuple:
     """
     Return ``(errors, warnings)``: the inputs the renamed bag lacks, as one line each.
 
-    A missing odometry is an error (nothing can be fused without it); a missing SLAM input,
-    camera, scan or mounts is a warning (the replay runs on what there is).
+    A missing odometry is an error (nothing can be fused without it); a missing SLAM input
+    (unless ``slam`` is False), camera, scan or mounts is a warning (the replay runs on what
+    there is).
     """
     read = {renames.get(t, t) for t in recorded} - {None}
     shown = ', '.join(sorted(recorded)) or 'none'
@@ -112,4 +114,5 @@ def missing_inputs(recorded: Iterable[str], renames: Mapping[str, str | None]) -
     if errors:
         errors = [f'{e}; its topics: {shown}. Use --namespace or --remap OLD:=NEW'
                   for e in errors]
-    return errors, lines(WANTED)
+    wanted = {k: v for k, v in WANTED.items() if slam or k != 'a SLAM input'}
+    return errors, lines(wanted)
