@@ -302,6 +302,25 @@ def test_without_slam_an_initial_pose_starts_the_estimate(rig, tmp_path):
         t.child_frame_id == 'odom' for m in probe.received['/tf'] for t in m.transforms))
 
 
+def test_the_initial_pose_parameters_start_the_estimate_at_the_first_odometry(rig):
+    executor, probe, start = rig
+    node = start(**{'slam.input': 'none', 'initial_pose.set': True, 'initial_pose.x': 1.0,
+                    'initial_pose.y': 2.0, 'initial_pose.yaw': 0.0})
+    assert publish_until(executor, probe.odom, odom_msg(T0),
+                         lambda: node.pipeline.localizer.initialized)
+    assert node.pipeline.faults['initial_pose'] == 1
+    assert publish_until(executor, probe.odom, odom_msg(T0 + SEC // 10, x=0.05),
+                         lambda: probe.received['pose'])
+    pose = probe.received['pose'][-1]
+    assert stamp_of(pose) == T0 + SEC // 10
+    assert (pose.pose.pose.position.x, pose.pose.pose.position.y) == (
+        pytest.approx(1.05, abs=0.01), pytest.approx(2.0, abs=0.01))
+    # once per configure: later odometry does not start it again
+    probe.odom.publish(odom_msg(T0 + 2 * SEC // 10, x=0.1))
+    spin_for(executor, 0.3)
+    assert node.pipeline.faults['initial_pose'] == 1
+
+
 def test_map_to_odom_on_tf_is_the_slam_input(rig):
     executor, probe, start = rig
     node = start(**{'slam.input': 'tf'})

@@ -221,3 +221,21 @@ def test_depth_waits_by_stamp_for_its_detections_and_old_ones_go():
     assert (store.found, store.missing) == (1, 3)
     store.clear()
     assert store.take(4) is None
+
+
+def test_the_initial_pose_parameters_start_the_core_where_they_say():
+    from ros2_infer.core.pipeline import FusionPipeline, initial_pose
+    from ros2_infer.core.sensors import PoseStamped
+    values = defaults(**{'slam.input': 'none', 'initial_pose.set': True,
+                         'initial_pose.x': 1.5, 'initial_pose.y': -0.5,
+                         'initial_pose.yaw': 1.0})
+    assert all(p.check(values[p.name]) is None for p in LOCALIZER_PARAMS)
+    pipeline = FusionPipeline(pipeline_config(values))
+    odom = PoseStamped(SEC, 'odom', np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]))
+    pipeline.on_odom(odom)
+    given = (values['initial_pose.x'], values['initial_pose.y'], values['initial_pose.yaw'])
+    pipeline.on_initial_pose(initial_pose(SEC, values['frames.map'], given))
+    odom.stamp_ns += SEC // 10
+    fused = pipeline.on_odom(odom)[-1].data
+    assert np.allclose(fused.pose, given, atol=1e-6)
+    assert np.isclose(fused.covariance[0, 0], 0.25, rtol=0.05)    # AMCL's / RViz's 0.5 m

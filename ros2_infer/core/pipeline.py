@@ -22,7 +22,8 @@ from ros2_infer.core.camera import PinholeCamera
 from ros2_infer.core.depth_fit import fit_scale_shift
 from ros2_infer.core.detections import Detections
 from ros2_infer.core.geometry import (invert_matrix, matrix_to_se2, PoseHistory, quat_to_yaw,
-                                      se2_between, se2_compose, se2_to_matrix, TfBuffer)
+                                      se2_between, se2_compose, se2_to_matrix, TfBuffer,
+                                      yaw_to_quat)
 from ros2_infer.core.landmark_map import (clip_eigenvalues, Cov2, cov2_matrix, cov2_tuple,
                                           Landmark, split_offset_covariance)
 from ros2_infer.core.landmarks import LandmarkMap, Observation
@@ -75,6 +76,13 @@ class PipelineConfig:
     depth_range: tuple = (0.05, 10.0)      # metres kept of a depth image fitted to the lidar
     depth_min_samples: int = 12            # lidar returns in the image a relative fit needs
     localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
+
+
+def initial_pose(stamp_ns: int, map_frame: str, pose) -> PoseStamped:
+    """Return an initial pose ``(x, y, yaw)`` as ``on_initial_pose`` takes it (RViz's sigma)."""
+    x, y, yaw = (float(v) for v in pose)
+    return PoseStamped(int(stamp_ns), map_frame, np.array([x, y, 0.0]), yaw_to_quat(yaw),
+                       np.zeros((6, 6)))
 
 
 @dataclass

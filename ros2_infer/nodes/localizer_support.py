@@ -83,6 +83,16 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
     Param('odom.drift_sigma_distance', 0.01, 'Prior standard deviation (rad/m) of the '
           "odometry heading drift state's distance part (unequal wheels).", read_only=True,
           low=0.0, high=1.0),
+    Param('initial_pose.set', False, 'Start at initial_pose.x/y/yaw (frames.map) at the first '
+          "odometry message after configure, as AMCL's set_initial_pose (0.5 m, 15 degrees); "
+          'otherwise the first SLAM pose or an initialpose message starts the estimate.',
+          read_only=True),
+    Param('initial_pose.x', 0.0, 'Initial x (m) in frames.map (initial_pose.set).',
+          read_only=True, low=-1.0e5, high=1.0e5),
+    Param('initial_pose.y', 0.0, 'Initial y (m) in frames.map (initial_pose.set).',
+          read_only=True, low=-1.0e5, high=1.0e5),
+    Param('initial_pose.yaw', 0.0, 'Initial yaw (rad) in frames.map (initial_pose.set).',
+          read_only=True, low=-7.0, high=7.0),
     Param('map.mode', 'online', "'online': build the landmark map while running; 'known': "
           'localise against map.known_file (no new landmarks).', read_only=True,
           choices=('online', 'known')),

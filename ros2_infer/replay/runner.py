@@ -15,9 +15,8 @@ import time
 import numpy as np
 from ros2_infer.core.detections import Detections
 from ros2_infer.core.errors import InputError
-from ros2_infer.core.geometry import yaw_to_quat
-from ros2_infer.core.pipeline import FusedPose, FusionPipeline, MapObject
-from ros2_infer.core.sensors import PoseStamped
+from ros2_infer.core.pipeline import (FusedPose, FusionPipeline, initial_pose as make_initial_pose,
+                                      MapObject)
 from ros2_infer.replay import messages as conv
 from ros2_infer.rosbag.reader import iter_messages
 
@@ -151,10 +150,8 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
                                           + c * o.position[1], last_m2o[2] + yaw))
             outputs = pipeline.on_odom(o)
             if initial_pose is not None:
-                outputs += pipeline.on_initial_pose(PoseStamped(
-                    o.stamp_ns, pipeline.config.map_frame,
-                    np.array([initial_pose[0], initial_pose[1], 0.0]),
-                    yaw_to_quat(initial_pose[2]), np.zeros((6, 6))))
+                outputs += pipeline.on_initial_pose(make_initial_pose(
+                    o.stamp_ns, pipeline.config.map_frame, initial_pose))
                 initial_pose = None
         elif topic == '/tf' or topic == '/tf_static':
             tfs = conv.transforms(msg)
