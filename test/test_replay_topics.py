@@ -162,6 +162,12 @@ def test_the_cli_replays_a_robots_bag_without_ground_truth(bag, tmp_path, capsys
     with pytest.raises(InputError, match='no odometry.*/tb3_0/odom.*--namespace'):
         cli.run(args)
     assert not (tmp_path / 'out2').exists()
+    # a mistyped namespace: the warning that explains it comes with the error
+    args = parser.parse_args([str(robot), '--out', str(tmp_path / 'out3'), '--namespace',
+                              '/tb3_O'])
+    with pytest.raises(InputError, match='no odometry'):
+        cli.run(args)
+    assert 'namespace /tb3_O: no topic of the bag is under /tb3_O/' in capsys.readouterr().err
 
 
 def test_a_recorded_initial_pose_restarts_the_replay_there(bag, tmp_path):

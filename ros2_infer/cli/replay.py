@@ -112,10 +112,10 @@ def run(args: argparse.Namespace) -> int:
         errors.append('--slam-style none needs a start: --initial-pose X Y YAW or a recorded '
                       f'{INITIAL_POSE_TOPIC}')
     warnings = unused_rules(recorded, remaps, args.namespace) + warnings
+    for line in warnings:          # first: a mistyped namespace explains a missing input
+        print(f'warning: {line}', file=sys.stderr)
     if errors:
         raise InputError(errors[0])
-    for line in warnings:
-        print(f'warning: {line}', file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     known = known_offset = None
