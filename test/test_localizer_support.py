@@ -224,18 +224,30 @@ def test_depth_waits_by_stamp_for_its_detections_and_old_ones_go():
 
 
 def test_the_initial_pose_parameters_start_the_core_where_they_say():
-    from ros2_infer.core.pipeline import FusionPipeline, initial_pose
+    from ros2_infer.core.pipeline import FusionPipeline
     from ros2_infer.core.sensors import PoseStamped
     values = defaults(**{'slam.input': 'none', 'initial_pose.set': True,
                          'initial_pose.x': 1.5, 'initial_pose.y': -0.5,
                          'initial_pose.yaw': 1.0})
     assert all(p.check(values[p.name]) is None for p in LOCALIZER_PARAMS)
+    given = (1.5, -0.5, 1.0)
+    assert pipeline_config(values).initial_pose == given
+    assert pipeline_config(defaults(**{'initial_pose.x': 1.5})).initial_pose is None
     pipeline = FusionPipeline(pipeline_config(values))
-    odom = PoseStamped(SEC, 'odom', np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]))
-    pipeline.on_odom(odom)
-    given = (values['initial_pose.x'], values['initial_pose.y'], values['initial_pose.yaw'])
-    pipeline.on_initial_pose(initial_pose(SEC, values['frames.map'], given))
-    odom.stamp_ns += SEC // 10
-    fused = pipeline.on_odom(odom)[-1].data
+
+    def odom(t):
+        return pipeline.on_odom(PoseStamped(int(t * SEC), 'odom', np.zeros(3),
+                                            np.array([0.0, 0.0, 0.0, 1.0])))
+
+    fused = odom(10.0)[-1].data                  # the first odometry message starts it ...
+    assert np.allclose(fused.pose, given, atol=1e-6)
+    fused = odom(10.1)[-1].data
     assert np.allclose(fused.pose, given, atol=1e-6)
     assert np.isclose(fused.covariance[0, 0], 0.25, rtol=0.05)    # AMCL's / RViz's 0.5 m
+    assert pipeline.faults['initial_pose'] == 1
+    odom(10.2)
+    assert pipeline.faults['initial_pose'] == 1  # ... once
+    # the clock jumps back (a simulation reset puts the robot at its start): started again
+    odom(2.0)
+    assert pipeline.faults['reset'] == 1 and pipeline.faults['initial_pose'] == 2
+    assert np.allclose(odom(2.1)[-1].data.pose, given, atol=1e-6)

@@ -63,7 +63,8 @@ def model_spec() -> str | None:
 def run(bag, *, known=None, sigma=0.03, landmarks=True, detections='ground-truth',
         message_filter=None, window=None, stop_ns=None, slam_style='auto', initial_pose=None):
     """Replay ``bag``; ``known`` is a landmark list or a saved map file (with its offset)."""
-    config = PipelineConfig(deskew=False, use_landmarks=landmarks, slam_style=slam_style)
+    config = PipelineConfig(deskew=False, use_landmarks=landmarks, slam_style=slam_style,
+                            initial_pose=initial_pose)
     if window:
         config.localizer.window = window
     offset = None
@@ -72,7 +73,7 @@ def run(bag, *, known=None, sigma=0.03, landmarks=True, detections='ground-truth
     pipe = FusionPipeline(config, known_map=known, known_map_sigma=sigma,
                           known_map_offset_covariance=offset)
     streams = replay(bag, pipe, detections=detections, model_spec=model_spec(),
-                     message_filter=message_filter, stop_ns=stop_ns, initial_pose=initial_pose)
+                     message_filter=message_filter, stop_ns=stop_ns)
     return pipe, streams
 
 

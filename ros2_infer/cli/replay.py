@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
                              '--detections ground-truth')
     config = PipelineConfig(slam_style=args.slam_style, use_landmarks=not args.no_landmarks,
                             deskew=not args.no_deskew, map_frame=args.map_frame,
-                            odom_frame=args.odom_frame, base_frame=args.base_frame)
+                            odom_frame=args.odom_frame, base_frame=args.base_frame,
+                            initial_pose=None if args.initial_pose is None
+                            else tuple(args.initial_pose))
     pipeline = FusionPipeline(config, known_map=known, known_map_sigma=args.known_map_sigma,
                               known_map_offset_covariance=known_offset)
     writer = None if args.no_bag else OutputBag(out / 'bag', args.map_frame, args.base_frame,
@@ -150,7 +152,6 @@ def run(args: argparse.Namespace) -> int:
             depth = str(resolve_model_spec(args.depth_model))
         streams = replay(args.bag, pipeline, detections=args.detections, model_spec=model,
                          on_output=on_output, depth_spec=depth, renames=renames,
-                         initial_pose=args.initial_pose,
                          on_detections=None if writer is None else writer.write_detections)
         landmarks = pipeline.landmarks()
         if writer is not None:

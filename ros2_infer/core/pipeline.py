@@ -52,6 +52,10 @@ class PipelineConfig:
     slam_style: str = 'auto'               # auto, amcl, slam_toolbox, cartographer, none
     # none: no SLAM input at all; an initial pose (on_initial_pose) starts the estimate and
     # the landmarks (a known map) hold it.
+    # (x, y, yaw) in the map frame, given as an initial pose at the first odometry message and
+    # again after every reset (a simulation reset puts the robot back at its start): AMCL's
+    # set_initial_pose. None: the first SLAM pose or an on_initial_pose call starts.
+    initial_pose: tuple | None = None
     use_landmarks: bool = True
     use_slam: bool = True
     online_map: bool = True                # add new landmarks while running
@@ -163,6 +167,7 @@ class FusionPipeline:
         self.rejected: list[tuple[int, np.ndarray]] = []
         self.recent_obs: deque = deque(maxlen=60)   # (stamp, [(class, map point)])
         self.last_slam_stamp = None
+        self._initial_pose_due = self.config.initial_pose is not None
         self.timings: dict[str, list] = {}
         self._tentative: dict[int, list] = {}
 
@@ -231,7 +236,12 @@ class FusionPipeline:
         pose = np.array([msg.position[0], msg.position[1], quat_to_yaw(msg.orientation)])
         self.odom.add(stamp, pose)
         self.last_odom_stamp = max(stamp, self.last_odom_stamp or stamp)
-        out = self._process_pending()
+        out = []
+        if self._initial_pose_due:
+            self._initial_pose_due = False
+            out += self.on_initial_pose(initial_pose(stamp, self.config.map_frame,
+                                                     self.config.initial_pose))
+        out += self._process_pending()
         if self.localizer.initialized:
             fused, cov = self.localizer.predict(pose, stamp)
             m2o = se2_compose(fused, se2_between(pose, np.zeros(3)))

@@ -55,7 +55,7 @@ from ros2_infer.conversions import (
     transform_from_msg, transform_to_msg, transforms_from_tf, VisionTypes)
 from ros2_infer.core.errors import InputError
 from ros2_infer.core.landmark_map import read_landmark_map, save_landmark_map
-from ros2_infer.core.pipeline import FusedPose, FusionPipeline, initial_pose, Output
+from ros2_infer.core.pipeline import FusedPose, FusionPipeline, Output
 from ros2_infer.nodes.base import (
     latched_qos, output_qos, ParameterizedNode, run_nodes, sensor_qos, THROTTLE_S)
 from ros2_infer.nodes.localizer_support import (
@@ -109,7 +109,6 @@ class LocalizerNode(ParameterizedNode, Node):
         self._odom_arrived: Dict[int, float] = {}
         self._depths = DepthByStamp()
         self._map_saved = True
-        self._initial_pose = None
         super().__init__(node_name, **kwargs)
         self.declare_params(self.PARAMS)
 
@@ -156,10 +155,6 @@ class LocalizerNode(ParameterizedNode, Node):
                                            known_map_offset_covariance=known_offset)
             self.faults.reset()
         self._map_saved = False
-        # Given once per configure, at the first odometry message (AMCL's set_initial_pose).
-        self._initial_pose = ((self.param('initial_pose.x'), self.param('initial_pose.y'),
-                               self.param('initial_pose.yaw'))
-                              if self.param('initial_pose.set') else None)
         self.vision = VisionTypes()
         self._outputs = {
             'objects': self.create_lifecycle_publisher(Detection3DArray, 'objects',
@@ -445,10 +440,6 @@ class LocalizerNode(ParameterizedNode, Node):
             self._odom_arrived = {odom.stamp_ns: arrived}
             self._last_odom_ns = odom.stamp_ns
             self._handle(self.pipeline.on_odom(odom))
-            if self._initial_pose is not None:
-                given, self._initial_pose = self._initial_pose, None
-                self._handle(self.pipeline.on_initial_pose(
-                    initial_pose(odom.stamp_ns, self.param('frames.map'), given)))
 
     def _on_scan(self, msg: Any) -> None:
         self.stats.received()

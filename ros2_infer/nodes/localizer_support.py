@@ -84,8 +84,9 @@ LOCALIZER_PARAMS: Tuple[Param, ...] = (
           "odometry heading drift state's distance part (unequal wheels).", read_only=True,
           low=0.0, high=1.0),
     Param('initial_pose.set', False, 'Start at initial_pose.x/y/yaw (frames.map) at the first '
-          "odometry message after configure, as AMCL's set_initial_pose (0.5 m, 15 degrees); "
-          'otherwise the first SLAM pose or an initialpose message starts the estimate.',
+          'odometry message, and again after a reset (the clock jumped back: a simulation '
+          "reset), as AMCL's set_initial_pose (0.5 m, 15 degrees); otherwise the first SLAM "
+          'pose or an initialpose message starts the estimate.',
           read_only=True),
     Param('initial_pose.x', 0.0, 'Initial x (m) in frames.map (initial_pose.set).',
           read_only=True, low=-1.0e5, high=1.0e5),
@@ -175,6 +176,9 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
                      base_frame=values['frames.base'], camera_frame=values['camera_frame'],
                      slam_style=SLAM_INPUTS[values['slam.input']],
                      online_map=values['map.mode'] == 'online',
+                     initial_pose=((values['initial_pose.x'], values['initial_pose.y'],
+                                    values['initial_pose.yaw'])
+                                   if values['initial_pose.set'] else None),
                      localizer=replace(base.localizer))
     return apply_values(config, values)
 

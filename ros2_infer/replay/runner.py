@@ -15,8 +15,7 @@ import time
 import numpy as np
 from ros2_infer.core.detections import Detections
 from ros2_infer.core.errors import InputError
-from ros2_infer.core.pipeline import (FusedPose, FusionPipeline, initial_pose as make_initial_pose,
-                                      MapObject)
+from ros2_infer.core.pipeline import FusedPose, FusionPipeline, MapObject
 from ros2_infer.replay import messages as conv
 from ros2_infer.rosbag.reader import iter_messages
 
@@ -100,8 +99,7 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
            model_spec: str | None = None, stop_ns: int | None = None,
            message_filter: Callable | None = None, on_output: Callable | None = None,
            depth_spec: str | None = None, on_detections: Callable | None = None,
-           renames: Mapping[str, str | None] | None = None,
-           initial_pose: tuple | None = None) -> Streams:
+           renames: Mapping[str, str | None] | None = None) -> Streams:
     """
     Replay ``bag`` through ``pipeline``.
 
@@ -111,8 +109,6 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
     :param stop_ns: stop at this log time (a bag cut at T, for causality checks).
     :param renames: ``{recorded topic: topic it is read as, or None}``
         (:func:`ros2_infer.replay.topics.topic_renames`: remaps, a robot namespace).
-    :param initial_pose: ``(x, y, yaw)`` in the map frame, given as RViz's 2D Pose Estimate
-        would be (0.5 m, 15 degrees) at the first odometry message: a start without SLAM.
     :param message_filter: ``f(topic, log_ns, msg) -> msg or None`` (fault injection).
     :param on_output: called with ``(log_ns, Output)`` for every pipeline output.
     :param on_detections: called with ``(log_ns, stamp_ns, frame_id, Detections)`` for each
@@ -149,10 +145,6 @@ def replay(bag, pipeline: FusionPipeline, *, detections: str = 'ground-truth',
                                           - s * o.position[1], last_m2o[1] + s * o.position[0]
                                           + c * o.position[1], last_m2o[2] + yaw))
             outputs = pipeline.on_odom(o)
-            if initial_pose is not None:
-                outputs += pipeline.on_initial_pose(make_initial_pose(
-                    o.stamp_ns, pipeline.config.map_frame, initial_pose))
-                initial_pose = None
         elif topic == '/tf' or topic == '/tf_static':
             tfs = conv.transforms(msg)
             for t in tfs:
